@@ -1,0 +1,11 @@
+"""mmmst registers into mmpretrain's registries (DESIGN.md §4).
+
+mmengine resolves ``scope.Name`` only among the root registries' direct children, so registries of our own
+parented under mmpretrain's would be unreachable from mmdet / mmseg configs. Registering into mmpretrain's
+own registries makes every component reachable as ``type='MSTViT'`` under ``default_scope='mmpretrain'`` and
+as ``type='mmpretrain.MSTViT'`` from mmdet and mmseg.
+"""
+
+from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+
+__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'TRANSFORMS']
