@@ -1,0 +1,37 @@
+# DINO's optimisation recipe (DESIGN.md §2) for 100 epochs at a total batch of 1024 (8 x 128).
+# AdamW, lr 5e-4 x batch / 256 with 10 warm-up epochs then cosine to 1e-6; weight decay cosine 0.04 -> 0.4,
+# none on biases and norms; gradient clip 3.0. Mixed precision is switched on by the `-amp-` configs.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=5e-4 * 1024 / 256, betas=(0.9, 0.999), weight_decay=0.04),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        bias_decay_mult=0.0,
+        flat_decay_mult=0.0,
+        custom_keys={'mask_token': dict(decay_mult=0.0), 'pos_embed': dict(decay_mult=0.0),
+                     'cls_token': dict(decay_mult=0.0)},
+    ),
+)
+
+max_epochs = 100
+warmup_epochs = 10
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
+         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    # per group: 0.04 -> 0.4 where the group decays, 0 -> 0 where it does not (biases, norms, tokens)
+    dict(type='CosineAnnealingParamScheduler', param_name='weight_decay', eta_min_ratio=10, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+
+custom_hooks = [
+    dict(type='TeacherTempHook'),  # teacher temperature warm-up, schedule in model.head
+    dict(type='FreezeLastLayerHook', freeze_epochs=1),  # DINO: prototypes frozen in the first epoch
+]
+
+# lr above is for 1024 images per iteration; `--auto-scale-lr` rescales it for another total batch.
+auto_scale_lr = dict(base_batch_size=1024, enable=False)

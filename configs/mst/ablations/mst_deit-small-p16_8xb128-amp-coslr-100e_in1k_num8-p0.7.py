@@ -1,0 +1,3 @@
+# Ablation (paper table 5): attention-guided masking, candidates 1/8, candidate probability 0.7.
+_base_ = '../mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
+model = dict(mask_generator=dict(num=8, prob=0.7))

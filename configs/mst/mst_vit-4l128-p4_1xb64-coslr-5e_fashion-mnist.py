@@ -1,0 +1,35 @@
+# The demo (`make demo`): MST with a 4-layer, 128-wide ViT (patch 4) on Fashion-MNIST, on a laptop-class CPU.
+# The method is the ImageNet one; sizes and schedules are shrunk to a 5-epoch, ~10-minute budget (DESIGN.md §5).
+_base_ = [
+    '../_base_/models/mst_deit-small-p16.py',
+    '../_base_/datasets/fashion-mnist_bs64_mst.py',
+    '../_base_/schedules/mst_adamw_coslr-100e.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4, feedforward_channels=512),
+        img_size=28, patch_size=4, in_channels=1, drop_path_rate=0.0),
+    neck=dict(in_channels=128, hidden_channels=512, out_channels=256),  # out 256: a small head for 10k images
+    head=dict(out_channels=256, warmup_teacher_temp_epochs=1),
+    decoder=dict(in_channels=128, stride=4, out_channels=1),
+    teacher_momentum=0.99,  # a short run needs a faster teacher
+)
+
+max_epochs = 5
+optim_wrapper = dict(optimizer=dict(lr=3e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True, begin=1, end=max_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingParamScheduler', param_name='weight_decay', eta_min_ratio=10, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=64)
+
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_epochs))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+# CPU runs: `tools/dist_train.sh` with gloo; DDP over CPU modules takes no device ids
+model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)

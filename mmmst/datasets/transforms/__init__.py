@@ -1,0 +1,3 @@
+from .multi_crop import MultiCropViews
+
+__all__ = ['MultiCropViews']

@@ -1,0 +1,100 @@
+"""DINO's multi-crop views, built from mmpretrain / mmcv transforms."""
+
+from typing import Sequence, Tuple
+
+from mmpretrain.datasets.transforms import MultiView
+
+from mmmst.registry import TRANSFORMS
+
+
+def _check_scale(name: str, scale: Sequence[float]) -> Tuple[float, float]:
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f'MultiCropViews: {name} must be (min, max) with 0 < min <= max <= 1, got {scale!r}')
+    return tuple(scale)
+
+
+@TRANSFORMS.register_module()
+class MultiCropViews(MultiView):
+    """``results['img']`` becomes ``[global_1, global_2, local_1, ..., local_n]`` with DINO's augmentations.
+
+    Every view: random resized crop (bicubic), horizontal flip 0.5, colour jitter (0.4, 0.4, 0.2, 0.1) with
+    probability 0.8, grayscale 0.2. Then global 1: Gaussian blur p 1.0; global 2: blur p 0.1 and solarize p 0.2;
+    locals: blur p 0.5. The blur sigma is drawn per image from [0.1, 2.0] (DINO's ``GaussianBlur``).
+
+    Args:
+        global_crop_size (int): side of the global views. Defaults to 224.
+        local_crop_size (int): side of the local views. Defaults to 96.
+        num_local_views (int): number of local views (0 allowed). Defaults to 8.
+        global_crop_scale (tuple): area range of a global crop. Defaults to (0.4, 1.0) (DINO).
+        local_crop_scale (tuple): area range of a local crop. Defaults to (0.05, 0.4) (DINO).
+        color_jitter_prob (float): set 0 for gray images. Defaults to 0.8.
+        grayscale_prob (float): set 0 for gray images. Defaults to 0.2.
+    """
+
+    def __init__(
+        self,
+        global_crop_size: int = 224,
+        local_crop_size: int = 96,
+        num_local_views: int = 8,
+        global_crop_scale: Sequence[float] = (0.4, 1.0),
+        local_crop_scale: Sequence[float] = (0.05, 0.4),
+        color_jitter_prob: float = 0.8,
+        grayscale_prob: float = 0.2,
+    ):
+        if not isinstance(num_local_views, int) or num_local_views < 0:
+            raise ValueError(f'MultiCropViews: num_local_views must be an int >= 0, got {num_local_views!r}')
+        for name, size in dict(global_crop_size=global_crop_size, local_crop_size=local_crop_size).items():
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f'MultiCropViews: {name} must be a positive int, got {size!r}')
+        global_crop_scale = _check_scale('global_crop_scale', global_crop_scale)
+        local_crop_scale = _check_scale('local_crop_scale', local_crop_scale)
+
+        def base(size, scale):
+            views = [
+                dict(
+                    type='RandomResizedCrop',
+                    scale=size,
+                    crop_ratio_range=scale,
+                    backend='pillow',
+                    interpolation='bicubic',
+                ),
+                dict(type='RandomFlip', prob=0.5),
+            ]
+            if color_jitter_prob > 0:
+                # torchvision's ColorJitter, as DINO (random order of the four jitters); mmcv's adjust_hue
+                # overflows a uint8 under numpy 2 for negative hue shifts.
+                views.append(
+                    dict(
+                        type='RandomApply',
+                        prob=color_jitter_prob,
+                        transforms=[
+                            dict(type='NumpyToPIL', to_rgb=True),
+                            dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1),
+                            dict(type='PILToNumpy', to_bgr=True),
+                        ],
+                    )
+                )
+            if grayscale_prob > 0:
+                views.append(
+                    dict(
+                        type='RandomGrayscale',
+                        prob=grayscale_prob,
+                        keep_channels=True,
+                        channel_weights=(0.114, 0.587, 0.2989),
+                    )
+                )
+            return views
+
+        def blur(prob):
+            # sigma ~ U(0.1, 2.0) per image: magnitude U(0, 10) / 10 mapped onto the range
+            return dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=prob)
+
+        global_1 = base(global_crop_size, global_crop_scale) + [blur(1.0)]
+        global_2 = base(global_crop_size, global_crop_scale) + [blur(0.1), dict(type='Solarize', thr=128, prob=0.2)]
+        local = base(local_crop_size, local_crop_scale) + [blur(0.5)]
+        transforms, num_views = [global_1, global_2], [1, 1]
+        if num_local_views:
+            transforms.append(local)
+            num_views.append(num_local_views)
+        super().__init__(transforms=transforms, num_views=num_views)
+        self.num_local_views = num_local_views

@@ -1,0 +1,5 @@
+from .freeze_last_layer_hook import FreezeLastLayerHook
+from .knn_monitor_hook import KNNMonitorHook
+from .teacher_temp_hook import TeacherTempHook
+
+__all__ = ['FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']

@@ -1,0 +1,99 @@
+"""k-NN monitor: every ``interval`` epochs, k-NN top-1 of the teacher features on a small labelled set."""
+
+from typing import Optional
+
+import torch
+from mmengine.dist import broadcast_object_list, collect_results, get_rank, get_world_size
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmmst.evaluation import extract_features, knn_top1
+from mmmst.registry import HOOKS
+
+
+def dataloader_batches(model, dataloader):
+    """(preprocessed images, labels) batches of a labelled dataloader, through the model's preprocessor."""
+    for data in dataloader:
+        data = model.data_preprocessor(data, False)
+        labels = torch.cat([sample.gt_label for sample in data['data_samples']])
+        yield data['inputs'], labels
+
+
+def _gather(feats, labels, size):
+    rows = collect_results(list(zip(feats, labels)), size, device='cpu')
+    if rows is None:  # not rank 0
+        return None, None
+    return torch.stack([f for f, _ in rows]), torch.stack([lab for _, lab in rows])
+
+
+@HOOKS.register_module()
+class KNNMonitorHook(Hook):
+    """Logs ``knn_top1`` (percent) like any metric: in the log, ``vis_data/scalars.json`` and TensorBoard.
+
+    The teacher backbone (``model.extract_feat``) encodes ``bank_dataloader`` (labelled) and
+    ``query_dataloader``; each query is classified by DINO's weighted k-NN (``k`` neighbours, ``temperature``).
+
+    Args:
+        bank_dataloader (dict): labelled dataloader config of the feature bank.
+        query_dataloader (dict): labelled dataloader config of the evaluated images.
+        num_classes (int): number of classes.
+        interval (int): epochs between evaluations. Defaults to 1.
+        k (int): neighbours. Defaults to 20 (DINO).
+        temperature (float): vote temperature. Defaults to 0.07 (DINO).
+    """
+
+    priority = 'LOW'
+
+    def __init__(
+        self,
+        bank_dataloader: dict,
+        query_dataloader: dict,
+        num_classes: int,
+        interval: int = 1,
+        k: int = 20,
+        temperature: float = 0.07,
+    ):
+        if interval < 1:
+            raise ValueError(f'KNNMonitorHook: interval must be >= 1, got {interval}')
+        self.bank_cfg = bank_dataloader
+        self.query_cfg = query_dataloader
+        self.num_classes = num_classes
+        self.interval = interval
+        self.k = k
+        self.temperature = temperature
+        self._loaders: Optional[tuple] = None
+
+    def evaluate(self, runner) -> float:
+        from mmengine.runner import Runner
+
+        if self._loaders is None:
+            seed = runner.seed
+            self._loaders = (
+                Runner.build_dataloader(self.bank_cfg, seed=seed),
+                Runner.build_dataloader(self.query_cfg, seed=seed),
+            )
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        was_training = model.training
+        model.eval()
+        feats = [
+            extract_features(model.extract_feat, dataloader_batches(model, loader), len(loader), progress=False)
+            for loader in self._loaders
+        ]
+        model.train(was_training)
+        if get_world_size() > 1:
+            # each rank encoded its shard: gather all samples in dataset order on rank 0
+            feats = [_gather(f, lab, len(loader.dataset)) for (f, lab), loader in zip(feats, self._loaders)]
+        top1 = [None]
+        if get_rank() == 0:
+            (bank, bank_labels), (query, query_labels) = feats
+            top1 = [knn_top1(bank, bank_labels, query, query_labels, self.num_classes, self.k, self.temperature)]
+        broadcast_object_list(top1)
+        return top1[0]
+
+    def after_train_epoch(self, runner) -> None:
+        if not self.every_n_epochs(runner, self.interval) and not self.is_last_train_epoch(runner):
+            return
+        top1 = self.evaluate(runner)
+        runner.logger.info(f'Epoch {runner.epoch}: k-NN top-1 (teacher, k={self.k}) = {top1:.2f}')
+        runner.message_hub.update_scalar('train/knn_top1', top1)
+        runner.visualizer.add_scalars(dict(knn_top1=top1), step=runner.iter)

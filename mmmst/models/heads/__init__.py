@@ -1,0 +1,4 @@
+from .mst_decoder import MSTDecoder
+from .mst_head import MSTHead
+
+__all__ = ['MSTDecoder', 'MSTHead']

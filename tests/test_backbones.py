@@ -1,0 +1,148 @@
+"""MSTViT / MSTSwinTransformer: [MASK] token, CLS attention, crops of two sizes."""
+
+import pytest
+import torch
+from mmpretrain.models.backbones import SwinTransformer, VisionTransformer
+
+from mmmst.models import MSTSwinTransformer, MSTViT
+
+TINY = dict(embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64)
+TINY_SWIN = dict(embed_dims=16, depths=[1, 1], num_heads=[2, 2])
+
+
+def tiny_vit(**kwargs):
+    model = MSTViT(arch=TINY, img_size=32, patch_size=8, **kwargs)
+    model.init_weights()
+    model.eval()
+    return model
+
+
+def naive_cls_attention(model, x):
+    """softmax(q K^T / sqrt(d)) of the last block's input, CLS row, patches only, mean over heads."""
+    captured = {}
+    handle = model.layers[-1].register_forward_pre_hook(lambda m, args: captured.setdefault('x', args[0]))
+    model(x)
+    handle.remove()
+    layer = model.layers[-1]
+    h = layer.ln1(captured['x'])
+    B, L, C = h.shape
+    heads = layer.attn.num_heads
+    q, k, _ = layer.attn.qkv(h).reshape(B, L, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+    attn = (q @ k.transpose(-2, -1) / (C // heads) ** 0.5).softmax(-1)  # (B, heads, L, L)
+    return attn[:, :, 0, 1:].mean(1)
+
+
+def test_cls_attention_equals_naive_softmax_reference():
+    model = tiny_vit()
+    x = torch.randn(3, 3, 32, 32)
+    out = model.encode(x, return_cls_attention=True)
+    assert out.cls_attention.shape == (3, 16)
+    torch.testing.assert_close(out.cls_attention, naive_cls_attention(model, x), rtol=1e-5, atol=1e-6)
+
+
+def test_encode_matches_mmpretrain_vit_forward():
+    """Without a mask, MSTViT computes exactly mmpretrain's ViT."""
+    model = tiny_vit()
+    reference = VisionTransformer(arch=TINY, img_size=32, patch_size=8, out_type='raw')
+    reference.eval()
+    reference.load_state_dict(model.state_dict(), strict=False)
+    x = torch.randn(2, 3, 32, 32)
+    tokens = reference(x)[0]
+    out = model.encode(x, return_cls_attention=True)
+    torch.testing.assert_close(out.cls_token, tokens[:, 0])
+    torch.testing.assert_close(out.patch_map.flatten(2).transpose(1, 2), tokens[:, 1:])
+    torch.testing.assert_close(model(x)[0], tokens[:, 0])  # default out_type='cls_token'
+
+
+def test_masked_patches_carry_only_the_mask_token():
+    model = tiny_vit()
+    x1, x2 = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
+    full = torch.ones(1, 16, dtype=torch.bool)
+    # every patch masked: the image no longer matters
+    torch.testing.assert_close(model.encode(x1, full).cls_token, model.encode(x2, full).cls_token)
+    # one patch masked: changing that patch's pixels changes nothing, changing another one does
+    mask = torch.zeros(1, 16, dtype=torch.bool)
+    mask[0, 0] = True
+    x3 = x1.clone()
+    x3[..., :8, :8] += 1.0  # patch 0
+    torch.testing.assert_close(model.encode(x1, mask).cls_token, model.encode(x3, mask).cls_token)
+    assert not torch.allclose(model.encode(x1).cls_token, model.encode(x3).cls_token)
+
+
+def test_mask_token_receives_gradient_only_when_used():
+    model = tiny_vit()
+    x = torch.randn(2, 3, 32, 32)
+    model.encode(x).cls_token.sum().backward()
+    assert model.mask_token.grad is None or not model.mask_token.grad.any()
+    mask = torch.zeros(2, 16, dtype=torch.bool)
+    mask[:, 3] = True
+    model.encode(x, mask).cls_token.sum().backward()
+    assert model.mask_token.grad.abs().sum() > 0
+
+
+def test_local_crops_use_interpolated_position_embedding():
+    model = tiny_vit()
+    out = model.encode(torch.randn(2, 3, 16, 16), return_cls_attention=True)
+    assert out.patch_map.shape == (2, 32, 2, 2)
+    assert out.cls_attention.shape == (2, 4)
+
+
+def test_wrong_mask_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match='mask shape \\(2, 15\\)'):
+        tiny_vit().encode(torch.randn(2, 3, 32, 32), torch.zeros(2, 15, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(
+    'kwargs,match',
+    [
+        (dict(arch='deit-gigantic'), "unknown arch 'deit-gigantic'"),
+        (dict(arch='deit-tiny', img_size=100), 'img_size 100 is not divisible by patch_size 16'),
+    ],
+)
+def test_vit_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MSTViT(**kwargs)
+
+
+def tiny_swin():
+    model = MSTSwinTransformer(arch=TINY_SWIN, img_size=32, patch_size=4, window_size=4, out_indices=(1,))
+    model.init_weights()
+    model.eval()
+    return model
+
+
+def test_swin_encode_and_attention_stand_in():
+    model = tiny_swin()
+    x = torch.randn(2, 3, 32, 32)
+    out = model.encode(x, return_cls_attention=True)
+    assert out.patch_map.shape == (2, 32, 4, 4) and out.cls_token.shape == (2, 32)
+    tokens = out.patch_map.flatten(2).transpose(1, 2)  # (B, 16, C)
+    torch.testing.assert_close(out.cls_token, tokens.mean(1))
+    expected = (torch.einsum('bnc,bc->bn', tokens, tokens.mean(1)) / 32**0.5).softmax(-1)
+    torch.testing.assert_close(out.cls_attention, expected)
+    # the standard forward is mmpretrain's Swin
+    reference = SwinTransformer(arch=TINY_SWIN, img_size=32, patch_size=4, window_size=4, out_indices=(1,))
+    reference.eval()
+    reference.load_state_dict(model.state_dict(), strict=False)
+    torch.testing.assert_close(model(x)[0], reference(x)[0])
+    torch.testing.assert_close(model(x)[0], out.patch_map)
+
+
+def test_swin_final_stage_mask_covers_its_block_of_patches():
+    model = tiny_swin()
+    x1 = torch.randn(1, 3, 32, 32)
+    mask = torch.zeros(1, 16, dtype=torch.bool)
+    mask[0, 0] = True  # final-stage token 0 covers the top-left 2x2 patches = 8x8 pixels
+    x2 = x1.clone()
+    x2[..., :8, :8] = torch.randn(1, 3, 8, 8)
+    torch.testing.assert_close(model.encode(x1, mask).cls_token, model.encode(x2, mask).cls_token)
+    x3 = x1.clone()
+    x3[..., 8:16, :8] += 1.0
+    assert not torch.allclose(model.encode(x1, mask).cls_token, model.encode(x3, mask).cls_token)
+
+
+def test_swin_bad_config():
+    with pytest.raises(ValueError, match="unknown arch 'huge'"):
+        MSTSwinTransformer(arch='huge')
+    with pytest.raises(ValueError, match='img_size 200 is not divisible by the final stride 32'):
+        MSTSwinTransformer(arch='tiny', img_size=200)

@@ -1,0 +1,188 @@
+"""tools/: train.py and dist_train.sh (2 CPU processes, gloo), the converter, the shortened demo, bad input."""
+
+import json
+import os
+import os.path as osp
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PY = sys.executable
+DEMO_CFG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
+FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+
+
+def write_idx(path, array):
+    """An idx file as in (Fashion-)MNIST: magic, dims, then uint8 data."""
+    with open(path, 'wb') as f:
+        f.write(struct.pack('>HBB', 0, 8, array.ndim))
+        f.write(struct.pack('>' + 'I' * array.ndim, *array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope='module')
+def fashion_mnist(tmp_path_factory):
+    """A 64-train / 32-test Fashion-MNIST in the exact un-gzipped idx format: class k is a bright k-th stripe."""
+    root = tmp_path_factory.mktemp('fashion_mnist')
+    rng = np.random.default_rng(0)
+    for prefix, n in (('train', 64), ('t10k', 32)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 60, (n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k + 4 : 2 * k + 7] = 250
+        write_idx(root / f'{prefix}-images-idx3-ubyte', images)
+        write_idx(root / f'{prefix}-labels-idx1-ubyte', labels)
+    return str(root)
+
+
+def run(cmd, **kwargs):
+    pythonpath = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1')
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def small_train_options(data_root, work_dir):
+    return [
+        '--work-dir',
+        str(work_dir),
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.dataset.indices=8',
+        'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_cfg.max_epochs=1',
+    ]
+
+
+def test_dist_train_two_cpu_processes(fashion_mnist, tmp_path):
+    """2 gloo processes x batch 2 over 8 images: 2 iterations each."""
+    result = run(
+        ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path), input=''
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = open(next(osp.join(dp, f) for dp, _, fs in os.walk(tmp_path) for f in fs if f.endswith('.log'))).read()
+    assert 'Distributed training: True' in log
+    assert 'Epoch(train) [1][2/2]' in log  # 8 images / (2 processes x batch 2)
+    assert osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_train_then_resume(fashion_mnist, tmp_path):
+    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    assert first.returncode == 0, first.stderr[-3000:]
+    options = small_train_options(fashion_mnist, tmp_path)
+    options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
+    second = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + options)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert osp.isfile(tmp_path / 'epoch_2.pth')
+    assert 'resumed epoch: 1' in (second.stdout + second.stderr)
+
+
+@pytest.mark.parametrize(
+    'option,message',
+    [
+        ('train_dataloader.dataset.data_root=/nonexistent/fmnist', "data_root '/nonexistent/fmnist' does not exist"),
+        ('model.backbone.no_such_key=1', "config key 'model.backbone.no_such_key' does not exist"),
+    ],
+)
+def test_train_bad_input_gives_one_clear_message(tmp_path, option, message):
+    result = run([PY, 'tools/train.py', DEMO_CFG, '--work-dir', str(tmp_path), '--cfg-options', option])
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_train_empty_data_root(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    result = run([PY, 'tools/train.py', DEMO_CFG, '--cfg-options', f'train_dataloader.dataset.data_root={empty}'])
+    assert result.returncode != 0 and f"data_root '{empty}' is empty" in result.stderr
+
+
+def tiny_mst():
+    from mmpretrain.registry import MODELS
+
+    model = MODELS.build(
+        dict(
+            type='MST',
+            backbone=dict(
+                type='MSTViT',
+                arch=dict(embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64),
+                img_size=32,
+                patch_size=8,
+            ),
+            neck=dict(type='MSTNeck', in_channels=32, out_channels=16, hidden_channels=16, bottleneck_channels=8),
+            head=dict(type='MSTHead', out_channels=16),
+        )
+    )
+    model.init_weights()
+    with torch.no_grad():  # make teacher and student differ, as after training
+        for p in model.teacher.parameters():
+            p.add_(0.5)
+    return model
+
+
+def test_converter_output_loads_into_plain_mmpretrain_vit(tmp_path):
+    from mmpretrain.models.backbones import VisionTransformer
+
+    model = tiny_mst()
+    src, dst = tmp_path / 'mst.pth', tmp_path / 'backbone.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(epoch=1)), src)
+    result = run([PY, 'tools/model_converters/mst_to_backbone.py', str(src), str(dst)])
+    assert result.returncode == 0, result.stderr
+    vit = VisionTransformer(
+        arch=dict(embed_dims=32, num_layers=2, num_heads=4, feedforward_channels=64),
+        img_size=32,
+        patch_size=8,
+        init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.'),
+    )
+    vit.init_weights()
+    state = torch.load(dst, weights_only=True)['state_dict']
+    missing, unexpected = vit.load_state_dict({k[len('backbone.') :]: v for k, v in state.items()}, strict=False)
+    assert missing == [] and unexpected == []
+    for name, tensor in vit.state_dict().items():
+        torch.testing.assert_close(tensor, model.teacher.module.backbone.state_dict()[name])
+
+
+def test_converter_refuses_checkpoint_without_mst_keys(tmp_path):
+    src = tmp_path / 'classifier.pth'
+    torch.save(dict(state_dict={'backbone.cls_token': torch.zeros(1)}), src)
+    result = run([PY, 'tools/model_converters/mst_to_backbone.py', str(src), str(tmp_path / 'out.pth')])
+    assert result.returncode != 0
+    assert 'no "teacher.module.backbone.*" keys' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_shortened_demo_writes_metrics_and_report(fashion_mnist, tmp_path):
+    result = run(
+        [
+            PY,
+            'tools/demo.py',
+            '--data-root',
+            fashion_mnist,
+            '--work-dir',
+            str(tmp_path),
+            '--max-epochs',
+            '1',
+            '--train-size',
+            '64',
+            '--bank-size',
+            '64',
+            '--query-size',
+            '32',
+        ]
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.load(open(tmp_path / 'metrics.json'))
+    for key in ('knn_top1_mst', 'knn_top1_random_init', 'knn_top1_raw_pixels'):
+        assert 0.0 <= metrics[key] <= 100.0
+    # the stripes make raw pixels a perfect k-NN feature on this toy set
+    assert metrics['knn_top1_raw_pixels'] == 100.0
+    assert metrics['iterations'] == 1  # 64 images / batch 64
+    report = open(tmp_path / 'report.md').read()
+    assert f'| raw pixels | {metrics["knn_top1_raw_pixels"]:.2f} |' in report
+    assert osp.isfile(tmp_path / 'epoch_1.pth')

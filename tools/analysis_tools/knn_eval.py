@@ -1,0 +1,77 @@
+"""k-NN evaluation of a pretrained MST checkpoint (DINO protocol: teacher CLS features, L2-normalised,
+20 neighbours, votes weighted exp(sim / 0.07)).
+
+    python tools/analysis_tools/knn_eval.py configs/mst/benchmarks/knn_deit-small-p16_in1k.py <checkpoint>
+
+The config holds the model (an MST config) and two labelled loaders: ``knn_bank_dataloader`` (the bank,
+ImageNet train) and ``knn_query_dataloader`` (the evaluated images, ImageNet val). A progress bar shows the
+feature extraction.
+"""
+
+import argparse
+import json
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--k', type=int, default=20)
+    parser.add_argument('--temperature', type=float, default=0.07)
+    parser.add_argument('--num-classes', type=int, default=None, help="defaults to the dataset's class count")
+    parser.add_argument('--out', help='write {"knn_top1": ...} to this json file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    for path in (args.config, args.checkpoint):
+        if not osp.isfile(path):
+            sys.exit(f'error: {path!r} does not exist')
+
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint
+    from mmpretrain.registry import MODELS
+
+    import mmmst  # noqa: F401
+    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
+    from mmmst.evaluation import extract_features, knn_top1
+
+    cfg = Config.fromfile(args.config)
+    try:
+        check_cfg_options(cfg, args.cfg_options)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
+            if name not in cfg:
+                raise KeyError(f'{args.config} has no {name}')
+        check_data_roots(cfg, loaders=('knn_bank_dataloader', 'knn_query_dataloader'))
+    except (KeyError, FileNotFoundError) as err:
+        sys.exit(f'error: {err.args[0]}')
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    if cfg.get('data_preprocessor'):
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(cfg.model).eval()
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    feats = []
+    for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
+        loader = Runner.build_dataloader(cfg[name], seed=0)
+        print(f'{name}: {len(loader.dataset)} images')
+        with torch.no_grad():
+            feats.append(extract_features(model.extract_feat, dataloader_batches(model, loader), len(loader)))
+        print()
+        num_classes = args.num_classes or len(loader.dataset.metainfo.get('classes') or []) or None
+    (bank, bank_labels), (query, query_labels) = feats
+    num_classes = num_classes or int(bank_labels.max()) + 1
+    top1 = knn_top1(bank, bank_labels, query, query_labels, num_classes, args.k, args.temperature)
+    print(f'k-NN top-1 (k={args.k}, T={args.temperature}): {top1:.2f}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(knn_top1=round(top1, 2)), f)
+
+
+if __name__ == '__main__':
+    main()

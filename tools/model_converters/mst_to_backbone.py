@@ -1,0 +1,68 @@
+"""Extract the teacher (or student) backbone of an MST pretraining checkpoint.
+
+    python tools/model_converters/mst_to_backbone.py work_dirs/mst/epoch_100.pth mst_deit-s_backbone.pth
+    python tools/model_converters/mst_to_backbone.py in.pth out.pth --student
+
+The output holds ``{'state_dict': {'backbone.<name>': tensor}}``, which plain mmpretrain / mmdet / mmseg models
+load with ``init_cfg=dict(type='Pretrained', checkpoint='out.pth', prefix='backbone.')``. The [MASK] token is
+dropped: downstream backbones do not have it.
+"""
+
+import argparse
+import os.path as osp
+import sys
+from collections import OrderedDict
+
+import torch
+
+PREFIXES = dict(teacher='teacher.module.backbone.', student='backbone.')
+DROPPED = ('mask_token',)
+
+
+def convert(checkpoint: dict, source: str = 'teacher', filename: str = '<checkpoint>') -> OrderedDict:
+    """``backbone.*`` state dict of the teacher or student backbone in an MST checkpoint.
+
+    Raises:
+        KeyError: the checkpoint has no ``state_dict``, or no key with the expected prefix.
+    """
+    if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
+        keys = sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise KeyError(f'{filename}: not an mmengine checkpoint (no "state_dict"; found {keys})')
+    prefix = PREFIXES[source]
+    state = checkpoint['state_dict']
+    out = OrderedDict(
+        ('backbone.' + key[len(prefix) :], value)
+        for key, value in state.items()
+        if key.startswith(prefix) and not key[len(prefix) :].startswith(DROPPED)
+    )
+    if not out:
+        raise KeyError(
+            f'{filename}: no "{prefix}*" keys, so it is not an MST pretraining checkpoint '
+            f'(first keys: {sorted(state)[:5]})'
+        )
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('src', help='MST pretraining checkpoint')
+    parser.add_argument('dst', help='output backbone checkpoint')
+    parser.add_argument('--student', action='store_true', help='take the student backbone instead of the teacher')
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.src):
+        sys.exit(f'error: checkpoint {args.src!r} does not exist')
+    from mmengine.runner import CheckpointLoader
+
+    import mmmst  # noqa: F401  (weights-only loading of mmengine checkpoints)
+
+    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu', logger='silent')
+    try:
+        state_dict = convert(checkpoint, 'student' if args.student else 'teacher', args.src)
+    except KeyError as err:
+        sys.exit(f'error: {err.args[0]}')
+    torch.save(dict(state_dict=state_dict, meta=dict(source=osp.abspath(args.src))), args.dst)
+    print(f'{len(state_dict)} backbone tensors written to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint with a config's test loop (mmpretrain's tools/test.py interface).
+
+python tools/test.py configs/mst/benchmarks/<linear-probe config> <checkpoint>
+bash tools/dist_test.sh <config> <checkpoint> <gpus>
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
+    parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision inference')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys; every key must already exist in the config',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for path in (args.config, args.checkpoint):
+        if not osp.isfile(path):
+            sys.exit(f'error: {path!r} does not exist')
+    import mmmst  # noqa: F401
+    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.engine.cpu_dist import init_cpu_process_group
+
+    cfg = Config.fromfile(args.config)
+    try:
+        check_cfg_options(cfg, args.cfg_options)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        check_data_roots(cfg, loaders=('test_dataloader',))
+    except (KeyError, FileNotFoundError) as err:
+        sys.exit(f'error: {err.args[0]}')
+    cfg.launcher = args.launcher
+    init_cpu_process_group(args.launcher)
+    cfg.load_from = args.checkpoint
+    cfg.work_dir = (
+        args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    )
+    if args.amp:
+        cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

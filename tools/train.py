@@ -1,0 +1,84 @@
+"""Pretrain with an mmmst config (mmpretrain's tools/train.py interface).
+
+python tools/train.py configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py
+bash tools/dist_train.sh <config> <gpus> [--amp] [--resume] [--cfg-options k=v ...]
+"""
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train an mmmst model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or from the latest one in the work dir when none is given',
+    )
+    parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the real total batch size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config keys, e.g. train_cfg.max_epochs=1; every key must already exist in the config',
+    )
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    cfg.launcher = args.launcher
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f'config file {args.config!r} does not exist')
+    import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
+    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.engine.cpu_dist import init_cpu_process_group
+
+    cfg = Config.fromfile(args.config)
+    try:
+        check_cfg_options(cfg, args.cfg_options)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        check_data_roots(cfg)
+    except (KeyError, FileNotFoundError) as err:
+        sys.exit(f'error: {err.args[0]}')
+    cfg = merge_args(cfg, args)
+    init_cpu_process_group(args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
