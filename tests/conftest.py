@@ -2,14 +2,17 @@
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_scope():
+    """Every test starts seeded and in mmpretrain's scope; a scope a test switches to (mmdet, mmseg) ends with it."""
     torch.manual_seed(0)
-    yield
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 @pytest.fixture

@@ -10,92 +10,14 @@ work_dirs/demo/: the training log, the checkpoint, report.md and metrics.json.
 """
 
 import argparse
-import gzip
 import json
 import os
 import os.path as osp
-import shutil
-import subprocess
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
-DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
-FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
-
-
-def prepare_fashion_mnist(data_root: str) -> None:
-    """Un-gzip the four idx files into ``data_root``; install or download them first when missing."""
-    if all(osp.isfile(osp.join(data_root, f)) for f in FILES):
-        return
-    os.makedirs(data_root, exist_ok=True)
-    if not osp.isdir(DEBIAN_DIR) and shutil.which('apt-get') and os.geteuid() == 0:
-        print('[demo] installing Debian package dataset-fashion-mnist ...', flush=True)
-        subprocess.run(
-            ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'],
-            check=False,
-            env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'),
-            stdout=subprocess.DEVNULL,
-        )
-    if osp.isdir(DEBIAN_DIR):
-        for name in FILES:
-            with gzip.open(osp.join(DEBIAN_DIR, name + '.gz')) as src, open(osp.join(data_root, name), 'wb') as dst:
-                shutil.copyfileobj(src, dst)
-        return
-    print("[demo] trying mmpretrain's download of Fashion-MNIST ...", flush=True)
-    try:
-        from mmpretrain.datasets import FashionMNIST
-
-        FashionMNIST(data_root=data_root, download=True)
-    except Exception as err:  # no internet: say what to do instead
-        sys.exit(
-            f'[demo] Fashion-MNIST is not available ({err}).\n'
-            f'  On Debian/Ubuntu as root: apt-get install dataset-fashion-mnist\n'
-            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}'
-        )
-
-
-def build_cfg(args):
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(args.config)
-    cfg.work_dir = args.work_dir
-    cfg.experiment_name = 'demo'
-    for loader in ('train_dataloader', 'knn_bank_dataloader', 'knn_query_dataloader'):
-        cfg[loader].dataset.data_root = args.data_root
-    cfg.train_dataloader.dataset.indices = args.train_size
-    cfg.knn_bank_dataloader.dataset.indices = args.bank_size
-    cfg.knn_query_dataloader.dataset.indices = args.query_size
-    if args.max_epochs is not None:
-        cfg.train_cfg.max_epochs = args.max_epochs
-        cfg.default_hooks.checkpoint.interval = args.max_epochs
-        for scheduler in cfg.param_scheduler:  # keep the schedules inside the shortened run
-            scheduler.end = min(scheduler.get('end', args.max_epochs), args.max_epochs)
-            scheduler.begin = min(scheduler.get('begin', 0), max(args.max_epochs - 1, 0))
-            if 'T_max' in scheduler:
-                scheduler.T_max = scheduler.end - scheduler.begin
-    return cfg
-
-
-def knn_eval(encode, model, cfg, num_classes=10):
-    """k-NN top-1 (percent) of ``encode`` on the config's bank (train) and query (test) loaders.
-
-    Images go through ``model.data_preprocessor`` (normalisation) before ``encode``.
-    """
-    from mmengine.runner import Runner
-
-    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
-    from mmmst.evaluation import extract_features, knn_top1
-
-    feats = []
-    for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
-        loader = Runner.build_dataloader(cfg[name], seed=0)
-        print(f'[demo] features of {len(loader.dataset)} {name.split("_")[1]} images', flush=True)
-        feats.append(extract_features(encode, dataloader_batches(model, loader), len(loader)))
-        print(flush=True)
-    (bank, bank_labels), (query, query_labels) = feats
-    return knn_top1(bank, bank_labels, query, query_labels, num_classes)
 
 
 def main(argv=None):
@@ -110,37 +32,30 @@ def main(argv=None):
     args = parser.parse_args(argv)
     t0 = time.time()
 
-    prepare_fashion_mnist(args.data_root)
-    import torch
-    from mmengine.runner import Runner
-
     import mmmst  # noqa: F401
+    from mmmst.experiments.fashion_mnist import prepare_fashion_mnist, pretrain_and_evaluate, shortened_cfg
 
-    cfg = build_cfg(args)
+    def log(message):
+        print(f'[demo] {message}', flush=True)
+
+    try:
+        prepare_fashion_mnist(args.data_root, log)
+    except FileNotFoundError as err:
+        sys.exit(f'[demo] {err}')
+    cfg = shortened_cfg(args.config, args.work_dir, args.data_root, args.train_size, args.bank_size,
+                        args.query_size, args.max_epochs)
+    cfg.experiment_name = 'demo'
     os.makedirs(args.work_dir, exist_ok=True)
-    print(f'[demo] pretraining MST ({osp.basename(args.config)}) in {args.work_dir}', flush=True)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    train_minutes = (time.time() - t0) / 60
-    model = runner.model.eval()
-
-    metrics = {}
-    with torch.no_grad():
-        metrics['knn_top1_mst'] = knn_eval(model.extract_feat, model, cfg)
-        from mmpretrain.registry import MODELS
-
-        torch.manual_seed(0)
-        random_model = MODELS.build(cfg.model)
-        random_model.init_weights()  # the same network, never trained
-        metrics['knn_top1_random_init'] = knn_eval(random_model.eval().extract_feat, model, cfg)
-        metrics['knn_top1_raw_pixels'] = knn_eval(lambda x: x.flatten(1), model, cfg)
+    log(f'pretraining MST ({osp.basename(args.config)}) in {args.work_dir}')
+    metrics = pretrain_and_evaluate(cfg, log=log)
+    iterations = metrics.pop('iterations')
     metrics = {k: round(v, 2) for k, v in metrics.items()}
     metrics.update(
         train_images=args.train_size,
         bank_images=args.bank_size,
         query_images=args.query_size,
         epochs=cfg.train_cfg.max_epochs,
-        iterations=runner.iter,
+        iterations=iterations,
         minutes=round((time.time() - t0) / 60, 1),
     )
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
@@ -148,8 +63,8 @@ def main(argv=None):
 
     report = f"""# mmmst demo: MST on Fashion-MNIST (CPU)
 
-Config: `{osp.relpath(args.config, ROOT)}`; {runner.iter} iterations ({cfg.train_cfg.max_epochs} epochs on the first
-{args.train_size} training images), {train_minutes:.1f} min of pretraining; {metrics['minutes']} min in all.
+Config: `{osp.relpath(args.config, ROOT)}`; {iterations} iterations ({cfg.train_cfg.max_epochs} epochs on the first
+{args.train_size} training images); {metrics['minutes']} min in all, k-NN evaluation included.
 
 k-NN top-1 on the first {args.query_size} test images (bank: the first {args.bank_size} training images;
 20 neighbours, T = 0.07, L2-normalised features):
@@ -157,7 +72,7 @@ k-NN top-1 on the first {args.query_size} test images (bank: the first {args.ban
 | features | k-NN top-1 (%) |
 | --- | --- |
 | MST teacher (CLS token) | {metrics['knn_top1_mst']:.2f} |
-| same network, random initialisation | {metrics['knn_top1_random_init']:.2f} |
+| same network, randomly initialised, not trained | {metrics['knn_top1_random_init']:.2f} |
 | raw pixels | {metrics['knn_top1_raw_pixels']:.2f} |
 
 A few CPU minutes of self-supervised pretraining are far from the paper's 100 GPU-epochs on ImageNet; the

@@ -1,0 +1,109 @@
+"""MST on Fashion-MNIST on a CPU: data, a shortened config, pretraining, and k-NN evaluation.
+
+Shared by ``tools/demo.py`` (``make demo``) and ``tools/analysis_tools/mask_ablation.py``.
+"""
+import gzip
+import os
+import os.path as osp
+import shutil
+import subprocess
+from typing import Callable, Dict, Optional
+
+import torch
+from mmengine.config import Config
+
+DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
+FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+
+
+def prepare_fashion_mnist(data_root: str, log: Callable[[str], None] = print) -> None:
+    """Un-gzip the four idx files into ``data_root``; install (Debian, root) or download them when missing.
+
+    Raises:
+        FileNotFoundError: the data could not be obtained; the message says what to do.
+    """
+    if all(osp.isfile(osp.join(data_root, f)) for f in FILES):
+        return
+    os.makedirs(data_root, exist_ok=True)
+    if not osp.isdir(DEBIAN_DIR) and shutil.which('apt-get') and os.geteuid() == 0:
+        log('installing Debian package dataset-fashion-mnist ...')
+        subprocess.run(['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'], check=False,
+                       env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'), stdout=subprocess.DEVNULL)
+    if osp.isdir(DEBIAN_DIR):
+        for name in FILES:
+            with gzip.open(osp.join(DEBIAN_DIR, name + '.gz')) as src, open(osp.join(data_root, name), 'wb') as dst:
+                shutil.copyfileobj(src, dst)
+        return
+    log("trying mmpretrain's download of Fashion-MNIST ...")
+    try:
+        from mmpretrain.datasets import FashionMNIST
+
+        FashionMNIST(data_root=data_root, download=True)
+    except Exception as err:  # no internet: say what to do instead
+        raise FileNotFoundError(
+            f'Fashion-MNIST is not available ({err}).\n'
+            f'  On Debian/Ubuntu as root: apt-get install dataset-fashion-mnist\n'
+            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}') from None
+
+
+def shortened_cfg(config: str, work_dir: str, data_root: str, train_size: int, bank_size: int, query_size: int,
+                  max_epochs: Optional[int] = None) -> Config:
+    """The config with data paths and subset sizes set; ``max_epochs`` also shrinks every schedule to fit."""
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    for loader in ('train_dataloader', 'knn_bank_dataloader', 'knn_query_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.dataset.indices = train_size
+    cfg.knn_bank_dataloader.dataset.indices = bank_size
+    cfg.knn_query_dataloader.dataset.indices = query_size
+    if max_epochs is not None:
+        cfg.train_cfg.max_epochs = max_epochs
+        cfg.default_hooks.checkpoint.interval = max_epochs
+        for scheduler in cfg.param_scheduler:
+            scheduler.end = min(scheduler.get('end', max_epochs), max_epochs)
+            scheduler.begin = min(scheduler.get('begin', 0), max(max_epochs - 1, 0))
+            if 'T_max' in scheduler:
+                scheduler.T_max = scheduler.end - scheduler.begin
+    return cfg
+
+
+@torch.no_grad()
+def knn_top1_on_loaders(encode, preprocessor_model, cfg: Config, num_classes: int = 10, log=print) -> float:
+    """k-NN top-1 (percent) of ``encode`` with the config's ``knn_bank_dataloader`` / ``knn_query_dataloader``.
+
+    Images pass through ``preprocessor_model.data_preprocessor`` (normalisation) before ``encode``.
+    """
+    from mmengine.runner import Runner
+
+    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
+    from mmmst.evaluation import extract_features, knn_top1
+
+    feats = []
+    for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
+        loader = Runner.build_dataloader(cfg[name], seed=0)
+        log(f'features of {len(loader.dataset)} {name.split("_")[1]} images')
+        feats.append(extract_features(encode, dataloader_batches(preprocessor_model, loader), len(loader)))
+        print(flush=True)
+    (bank, bank_labels), (query, query_labels) = feats
+    return knn_top1(bank, bank_labels, query, query_labels, num_classes)
+
+
+def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print) -> Dict[str, float]:
+    """Pretrain with a Runner, then k-NN top-1 of the teacher, and (``baselines``) of the same network at its
+    initialisation and of raw pixels. Returns the metrics, in percent, plus the iteration count."""
+    from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model.eval()
+    metrics = dict(iterations=runner.iter)
+    metrics['knn_top1_mst'] = knn_top1_on_loaders(model.extract_feat, model, cfg, log=log)
+    if baselines:
+        torch.manual_seed(cfg.get('randomness', {}).get('seed') or 0)
+        initial = MODELS.build(cfg.model)
+        initial.init_weights()  # the same network, randomly initialised, never trained
+        initial.eval()
+        metrics['knn_top1_random_init'] = knn_top1_on_loaders(initial.extract_feat, model, cfg, log=log)
+        metrics['knn_top1_raw_pixels'] = knn_top1_on_loaders(lambda x: x.flatten(1), model, cfg, log=log)
+    return metrics
