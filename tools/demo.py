@@ -27,7 +27,7 @@ def main(argv=None):
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion_mnist'))
     parser.add_argument('--max-epochs', type=int, default=None, help='override the config (a shorter run)')
     parser.add_argument('--train-size', type=int, default=10000, help='pretraining images (first N of train)')
-    parser.add_argument('--bank-size', type=int, default=60000, help='k-NN bank images (first N of train)')
+    parser.add_argument('--bank-size', type=int, default=10000, help='k-NN bank images (first N of train)')
     parser.add_argument('--query-size', type=int, default=10000, help='k-NN query images (first N of test)')
     args = parser.parse_args(argv)
     t0 = time.time()
@@ -42,8 +42,9 @@ def main(argv=None):
         prepare_fashion_mnist(args.data_root, log)
     except FileNotFoundError as err:
         sys.exit(f'[demo] {err}')
-    cfg = shortened_cfg(args.config, args.work_dir, args.data_root, args.train_size, args.bank_size,
-                        args.query_size, args.max_epochs)
+    cfg = shortened_cfg(
+        args.config, args.work_dir, args.data_root, args.train_size, args.bank_size, args.query_size, args.max_epochs
+    )
     cfg.experiment_name = 'demo'
     os.makedirs(args.work_dir, exist_ok=True)
     log(f'pretraining MST ({osp.basename(args.config)}) in {args.work_dir}')

@@ -2,6 +2,7 @@
 
 Shared by ``tools/demo.py`` (``make demo``) and ``tools/analysis_tools/mask_ablation.py``.
 """
+
 import gzip
 import os
 import os.path as osp
@@ -27,8 +28,12 @@ def prepare_fashion_mnist(data_root: str, log: Callable[[str], None] = print) ->
     os.makedirs(data_root, exist_ok=True)
     if not osp.isdir(DEBIAN_DIR) and shutil.which('apt-get') and os.geteuid() == 0:
         log('installing Debian package dataset-fashion-mnist ...')
-        subprocess.run(['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'], check=False,
-                       env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'), stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'],
+            check=False,
+            env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'),
+            stdout=subprocess.DEVNULL,
+        )
     if osp.isdir(DEBIAN_DIR):
         for name in FILES:
             with gzip.open(osp.join(DEBIAN_DIR, name + '.gz')) as src, open(osp.join(data_root, name), 'wb') as dst:
@@ -43,11 +48,19 @@ def prepare_fashion_mnist(data_root: str, log: Callable[[str], None] = print) ->
         raise FileNotFoundError(
             f'Fashion-MNIST is not available ({err}).\n'
             f'  On Debian/Ubuntu as root: apt-get install dataset-fashion-mnist\n'
-            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}') from None
+            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}'
+        ) from None
 
 
-def shortened_cfg(config: str, work_dir: str, data_root: str, train_size: int, bank_size: int, query_size: int,
-                  max_epochs: Optional[int] = None) -> Config:
+def shortened_cfg(
+    config: str,
+    work_dir: str,
+    data_root: str,
+    train_size: int,
+    bank_size: int,
+    query_size: int,
+    max_epochs: Optional[int] = None,
+) -> Config:
     """The config with data paths and subset sizes set; ``max_epochs`` also shrinks every schedule to fit."""
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
@@ -88,9 +101,10 @@ def knn_top1_on_loaders(encode, preprocessor_model, cfg: Config, num_classes: in
     return knn_top1(bank, bank_labels, query, query_labels, num_classes)
 
 
-def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print) -> Dict[str, float]:
-    """Pretrain with a Runner, then k-NN top-1 of the teacher, and (``baselines``) of the same network at its
-    initialisation and of raw pixels. Returns the metrics, in percent, plus the iteration count."""
+def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspect=None) -> Dict[str, float]:
+    """Pretrain with a Runner, then k-NN top-1 of the teacher, and (``baselines``) of the same network randomly
+    initialised and of raw pixels. Returns the metrics, in percent, plus the iteration count and whatever
+    ``inspect(trained_model, cfg)`` returns."""
     from mmengine.runner import Runner
     from mmpretrain.registry import MODELS
 
@@ -99,6 +113,8 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print) -> Dic
     model = runner.model.eval()
     metrics = dict(iterations=runner.iter)
     metrics['knn_top1_mst'] = knn_top1_on_loaders(model.extract_feat, model, cfg, log=log)
+    if inspect is not None:
+        metrics.update(inspect(model, cfg))
     if baselines:
         torch.manual_seed(cfg.get('randomness', {}).get('seed') or 0)
         initial = MODELS.build(cfg.model)
