@@ -1,8 +1,8 @@
 """mmdet / mmseg configs: MST checkpoints really load, wrong ones fail loudly, and each trains and evaluates.
 
 Smoke-run overrides (sizes only): data roots -> tiny COCO / Cityscapes trees made here in the exact on-disk formats;
-batch 1 (UperNet training: 2), no workers; Mask R-CNN images resized to 128 x 96; Cityscapes resized to 256 x 128 with 64 x 128 crops;
-2 training iterations, then one evaluation.
+batch 1 (UperNet training: 2), no workers; Mask R-CNN images resized to 128 x 96; Cityscapes resized to
+256 x 128 with 64 x 128 crops; 2 training iterations, then one evaluation.
 """
 
 import json

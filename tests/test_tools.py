@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import os.path as osp
 import struct
 import subprocess
@@ -40,9 +41,9 @@ def fashion_mnist(tmp_path_factory):
     return str(root)
 
 
-def run(cmd, **kwargs):
+def run(cmd, extra_env=None, **kwargs):
     pythonpath = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1', **(extra_env or {}))
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
@@ -62,8 +63,13 @@ def small_train_options(data_root, work_dir):
 
 def test_dist_train_two_cpu_processes(fashion_mnist, tmp_path):
     """2 gloo processes x batch 2 over 8 images: 2 iterations each."""
+    with socket.socket() as sock:  # a free port, so that parallel runs do not collide on 29500
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
     result = run(
-        ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path), input=''
+        ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path),
+        input='',
+        extra_env=dict(PORT=str(port)),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = open(next(osp.join(dp, f) for dp, _, fs in os.walk(tmp_path) for f in fs if f.endswith('.log'))).read()

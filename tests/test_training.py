@@ -180,3 +180,37 @@ def test_hooks_work_through_ddp_wrapper(ddp_model):
     last_layer.grad = torch.ones_like(last_layer)
     optimizer.step()
     assert not torch.equal(last_layer, before)
+
+
+def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder):
+    """The hook's figure equals k-NN top-1 recomputed from the final teacher, and lands in scalars.json."""
+    import json
+
+    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
+    from mmmst.evaluation import extract_features, knn_top1
+
+    labelled = dict(
+        batch_size=4,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        dataset=dict(
+            type='CustomDataset',
+            data_root=image_folder,
+            pipeline=[dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')],
+        ),
+    )
+    cfg = runner_cfg(tmp_path, image_folder, TINY_VIT, 8, max_epochs=1)
+    cfg.custom_hooks.append(
+        dict(type='KNNMonitorHook', bank_dataloader=labelled, query_dataloader=labelled, num_classes=2, k=3)
+    )
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    logged = runner.message_hub.get_scalar('train/knn_top1').current()
+
+    model = runner.model.eval()
+    loader = Runner.build_dataloader(labelled)
+    feats, labels = extract_features(model.extract_feat, dataloader_batches(model, loader), progress=False)
+    assert logged == pytest.approx(knn_top1(feats, labels, feats, labels, num_classes=2, k=3))
+    scalars = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
+    assert any('knn_top1' in row for row in scalars)

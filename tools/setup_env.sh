@@ -42,6 +42,14 @@ trap on_error ERR
 PY="$VENV/bin/python"
 PIP="$PY -m pip install --quiet"
 
+# Fast path: a finished set-up leaves a stamp holding the hash of everything that defines it.
+STAMP="$VENV/.mmmst-setup-done"
+DEFINITION=$(cat "$ROOT/tools/setup_env.sh" "$ROOT/setup.py" "$ROOT"/requirements/*.txt | sha256sum | cut -d' ' -f1)
+if [ "${MMMST_SETUP_FORCE:-0}" != "1" ] && [ -x "$PY" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$DEFINITION" ]; then
+  echo "[setup] environment up to date ($VENV; MMMST_SETUP_FORCE=1 re-checks every step)"
+  exit 0
+fi
+
 step "virtual environment ($VENV)"
 if [ ! -x "$PY" ]; then
   args=()
@@ -128,9 +136,9 @@ fi
 done_step
 
 step "import check"
-$PY -c "import mmmst, mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models" 2>&1 \
-  | grep -v -E "UserWarning|warnings.warn" || true
-$PY -c "import mmmst, mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models" >/dev/null 2>&1
+$PY -W ignore -c "import mmmst, mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models"
 done_step
+
+echo "$DEFINITION" > "$STAMP"
 
 echo "[setup] environment ready in $((SECONDS - T0)) s: $VENV"
