@@ -2,8 +2,8 @@
 
 import json
 import os
-import socket
 import os.path as osp
+import socket
 import struct
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """ViTDet's simple feature pyramid: four scales from a single-scale ViT map, for mmdet's FPN."""
+
 from typing import Sequence, Tuple
 
 import torch
