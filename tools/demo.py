@@ -10,6 +10,7 @@ work_dirs/demo/: the training log, the checkpoint, report.md and metrics.json.
 """
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -34,6 +35,7 @@ def main(argv=None):
 
     import mmmst  # noqa: F401
     from mmmst.experiments.fashion_mnist import prepare_fashion_mnist, pretrain_and_evaluate, shortened_cfg
+    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses
 
     def log(message):
         print(f'[demo] {message}', flush=True)
@@ -48,7 +50,16 @@ def main(argv=None):
     cfg.experiment_name = 'demo'
     os.makedirs(args.work_dir, exist_ok=True)
     log(f'pretraining MST ({osp.basename(args.config)}) in {args.work_dir}')
-    metrics = pretrain_and_evaluate(cfg, log=log)
+
+    def pictures(model, cfg):
+        images = first_query_images(model, cfg, 8)
+        plot_attention_and_masks(model, images, osp.join(args.work_dir, 'attention_and_masks.png'))
+        return {}
+
+    metrics = pretrain_and_evaluate(cfg, log=log, inspect=pictures)
+    scalars = sorted(glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')))
+    if scalars:
+        plot_losses(scalars[-1], osp.join(args.work_dir, 'losses.png'))
     iterations = metrics.pop('iterations')
     metrics = {k: round(v, 2) for k, v in metrics.items()}
     metrics.update(
@@ -76,13 +87,19 @@ k-NN top-1 on the first {args.query_size} test images (bank: the first {args.ban
 | same network, randomly initialised, not trained | {metrics['knn_top1_random_init']:.2f} |
 | raw pixels | {metrics['knn_top1_raw_pixels']:.2f} |
 
+Pictures: `losses.png` (training losses), `attention_and_masks.png` (test images, the teacher's CLS attention,
+and the attention-guided mask drawn from it).
+
 A few CPU minutes of self-supervised pretraining are far from the paper's 100 GPU-epochs on ImageNet; the
 numbers say whether the features moved away from random, not what MST reaches at scale.
 """
     with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
         f.write(report)
     print(report)
-    print(f'[demo] written: {args.work_dir}/metrics.json, report.md, the log and the checkpoint')
+    print(
+        f'[demo] written: {args.work_dir}/metrics.json, report.md, losses.png, attention_and_masks.png, the log and '
+        'the checkpoint'
+    )
 
 
 if __name__ == '__main__':

@@ -1,0 +1,83 @@
+"""Pictures of a pretraining run: loss curves, and what the teacher attends to and the student gets masked."""
+
+import json
+from typing import List
+
+import torch
+
+
+def plot_losses(scalars_json: str, path: str) -> None:
+    """Loss curves (``loss_dino``, ``loss_restore``, ``loss``) from mmengine's ``vis_data/scalars.json``."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in open(scalars_json)]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key in ('loss', 'loss_dino', 'loss_restore'):
+        points = [(r['step'], r[key]) for r in rows if key in r]
+        if points:
+            ax.plot(*zip(*points), label=key)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('loss')
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def plot_attention_and_masks(model, images: torch.Tensor, path: str, titles: List[str] = None) -> None:
+    """One column per image: the image, the teacher's CLS attention, the mask the generator draws from it.
+
+    Args:
+        model: a trained ``MST`` (its teacher backbone must be a ViT with a CLS token).
+        images (Tensor): (B, C, H, W), already normalised like the training views.
+        path (str): PNG file to write.
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    backbone = model.teacher.module.backbone
+    out = backbone.encode(images, return_cls_attention=True)
+    h, w = out.patch_map.shape[-2:]
+    attn = out.cls_attention.view(-1, h, w)
+    mask = None
+    if model.mask_generator is not None:
+        mask = model.mask_generator(out.cls_attention, torch.Generator().manual_seed(0)).view(-1, h, w)
+    rows = 3 if mask is not None else 2
+    fig, axes = plt.subplots(rows, len(images), figsize=(1.6 * len(images), 1.6 * rows), squeeze=False)
+    for i, image in enumerate(images):
+        shown = image.permute(1, 2, 0).float()
+        shown = (shown - shown.min()) / (shown.max() - shown.min() + 1e-6)
+        axes[0, i].imshow(shown.squeeze(-1), cmap='gray')
+        axes[1, i].imshow(attn[i], cmap='viridis')
+        if mask is not None:
+            axes[2, i].imshow(mask[i], cmap='gray_r', vmin=0, vmax=1)
+        if titles:
+            axes[0, i].set_title(titles[i], fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel('image', fontsize=7)
+    axes[1, 0].set_ylabel('teacher CLS attention', fontsize=7)
+    if mask is not None:
+        axes[2, 0].set_ylabel('[MASK] (black)', fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def first_query_images(model, cfg, num: int = 8) -> torch.Tensor:
+    """The first ``num`` images of the config's ``knn_query_dataloader``, normalised by the model's preprocessor."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        data = next(iter(Runner.build_dataloader(cfg.knn_query_dataloader, seed=0)))
+    return model.data_preprocessor(data, False)['inputs'][:num]
