@@ -120,7 +120,7 @@ class MST(BaseSelfSupervisor):
         # Teacher on the unmasked global views -> prototype logits and CLS attention.
         with torch.no_grad():
             teacher = self.teacher.module
-            teacher_out = teacher.backbone.encode(global_views, return_cls_attention=True)
+            teacher_out = teacher.backbone.encode(global_views, return_cls_attention=self.mask_generator is not None)
             teacher_logits = teacher.neck(teacher_out.cls_token).chunk(self.num_global_views)
             # (V_g * B, N) attention of the CLS token -> (V_g * B, N) bool mask of the student's patches
             mask = None
