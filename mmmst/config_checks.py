@@ -60,3 +60,21 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
                 )
             if not any(True for _ in os.scandir(root)):
                 raise FileNotFoundError(f'{name}: data_root {root!r} is empty')
+
+
+def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader',)) -> Config:
+    """``Config.fromfile`` + ``--cfg-options`` (existing keys only) + existence of the loaders' data roots.
+
+    Raises:
+        KeyError: an option names a key the config does not have (or a loader is missing).
+        FileNotFoundError: a data root is missing or empty.
+    """
+    cfg = Config.fromfile(path)
+    check_cfg_options(cfg, cfg_options)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    for name in loaders:
+        if name not in cfg:
+            raise KeyError(f'{path} has no {name}')
+    check_data_roots(cfg, loaders=loaders)
+    return cfg

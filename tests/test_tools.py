@@ -88,6 +88,25 @@ def test_train_then_resume(fashion_mnist, tmp_path):
     assert osp.isfile(tmp_path / 'epoch_2.pth')
     assert 'resumed epoch: 1' in (second.stdout + second.stderr)
 
+    # the k-NN entry point on that checkpoint: the teacher features of the toy set, 20-NN, with a progress bar
+    out = tmp_path / 'knn.json'
+    knn = run(
+        [
+            PY,
+            'tools/analysis_tools/knn_eval.py',
+            DEMO_CFG,
+            str(tmp_path / 'epoch_2.pth'),
+            '--out',
+            str(out),
+            '--cfg-options',
+            f'knn_bank_dataloader.dataset.data_root={fashion_mnist}',
+            f'knn_query_dataloader.dataset.data_root={fashion_mnist}',
+        ]
+    )
+    assert knn.returncode == 0, knn.stderr[-3000:]
+    assert 'k-NN top-1 (k=20, T=0.07)' in knn.stdout and 'task/s' in knn.stdout
+    assert 0.0 <= json.load(open(out))['knn_top1'] <= 100.0
+
 
 @pytest.mark.parametrize(
     'option,message',

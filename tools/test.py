@@ -9,7 +9,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -39,15 +39,11 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
     import mmmst  # noqa: F401
-    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.config_checks import load_checked_config
     from mmmst.engine.cpu_dist import init_cpu_process_group
 
-    cfg = Config.fromfile(args.config)
     try:
-        check_cfg_options(cfg, args.cfg_options)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        check_data_roots(cfg, loaders=('test_dataloader',))
+        cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     cfg.launcher = args.launcher

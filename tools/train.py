@@ -9,7 +9,7 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 
@@ -63,15 +63,11 @@ def main(argv=None):
     if not osp.isfile(args.config):
         sys.exit(f'config file {args.config!r} does not exist')
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
-    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.config_checks import load_checked_config
     from mmmst.engine.cpu_dist import init_cpu_process_group
 
-    cfg = Config.fromfile(args.config)
     try:
-        check_cfg_options(cfg, args.cfg_options)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        check_data_roots(cfg)
+        cfg = load_checked_config(args.config, args.cfg_options)
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     cfg = merge_args(cfg, args)

@@ -14,7 +14,7 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 
 def main(argv=None):
@@ -36,19 +36,14 @@ def main(argv=None):
     from mmpretrain.registry import MODELS
 
     import mmmst  # noqa: F401
-    from mmmst.config_checks import check_cfg_options, check_data_roots
+    from mmmst.config_checks import load_checked_config
     from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
     from mmmst.evaluation import extract_features, knn_top1
 
-    cfg = Config.fromfile(args.config)
     try:
-        check_cfg_options(cfg, args.cfg_options)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
-            if name not in cfg:
-                raise KeyError(f'{args.config} has no {name}')
-        check_data_roots(cfg, loaders=('knn_bank_dataloader', 'knn_query_dataloader'))
+        cfg = load_checked_config(
+            args.config, args.cfg_options, loaders=('knn_bank_dataloader', 'knn_query_dataloader')
+        )
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
