@@ -137,10 +137,11 @@ def test_extract_feat_uses_teacher(max_iters):
         assert not torch.allclose(model(x, mode='tensor')[0], model.backbone(x)[0])
 
 
-def test_loss_decreases_on_a_fixed_batch(max_iters):
+@pytest.mark.parametrize('backbone,width,stride', [(TINY_VIT, 32, 8), (TINY_SWIN, 32, 8)], ids=['vit', 'swin'])
+def test_loss_decreases_on_a_fixed_batch(max_iters, backbone, width, stride):
     max_iters(40)
     torch.manual_seed(0)
-    model = build().train()
+    model = build(backbone=backbone, width=width, stride=stride).train()
     optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-3)))
     data = dict(inputs=views(batch=4), data_samples=None)
     # Start the centre at its steady state for this batch. From a zero centre the DINO loss first rises while
