@@ -15,6 +15,7 @@ The table (mean and spread over seeds, plus the measured masked fraction of each
 """
 
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -97,7 +98,8 @@ def main(argv=None):
                 args.query_size,
                 args.max_epochs,
             )
-            cfg.merge_from_dict(dict(model=ARMS[arm]))
+            # a copy: mmengine's merge consumes `_delete_` from the dict it is given
+            cfg.merge_from_dict(dict(model=copy.deepcopy(ARMS[arm])))
             cfg.randomness = dict(seed=seed)
             cfg.experiment_name = key
 
