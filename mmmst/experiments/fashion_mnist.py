@@ -103,8 +103,9 @@ def knn_top1_on_loaders(encode, preprocessor_model, cfg: Config, num_classes: in
 
 def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspect=None) -> Dict[str, float]:
     """Pretrain with a Runner, then k-NN top-1 of the teacher, and (``baselines``) of the same network randomly
-    initialised and of raw pixels. Returns the metrics, in percent, plus the iteration count and whatever
-    ``inspect(trained_model, cfg)`` returns."""
+    initialised and of raw pixels. Returns the metrics, in percent, plus the iteration count, the k-NN curve
+    ``knn_top1_per_epoch`` when the config has a ``KNNMonitorHook``, and whatever ``inspect(trained_model, cfg)``
+    returns."""
     from mmengine.runner import Runner
     from mmpretrain.registry import MODELS
 
@@ -112,6 +113,8 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspec
     runner.train()
     model = runner.model.eval()
     metrics = dict(iterations=runner.iter)
+    if 'train/knn_top1' in runner.message_hub.log_scalars:  # written by KNNMonitorHook
+        metrics['knn_top1_per_epoch'] = runner.message_hub.get_scalar('train/knn_top1').data[0].tolist()
     metrics['knn_top1_mst'] = knn_top1_on_loaders(model.extract_feat, model, cfg, log=log)
     if inspect is not None:
         metrics.update(inspect(model, cfg))

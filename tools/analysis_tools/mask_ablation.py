@@ -1,24 +1,34 @@
-"""Mask-strategy ablation (paper table 4) at CPU scale on Fashion-MNIST, with k-NN evaluation.
+"""Mask-strategy ablation (paper tables 4 and 5) at CPU scale on Fashion-MNIST, with k-NN evaluation.
 
     python tools/analysis_tools/mask_ablation.py --seeds 0 1 --max-epochs 2 --train-size 10000
+    python tools/analysis_tools/mask_ablation.py --seeds 0 --arms mst-num4-p0.9 mst-num16-p0.1   # table 5
+    python tools/analysis_tools/mask_ablation.py --arms dino mst --max-epochs 8 --knn-interval 1 \
+        --work-dir work_dirs/mask_ablation_8e                                                   # k-NN curves
 
-Identical small ViTs, budgets and seeds in every arm; only the mask generator and the decoder differ:
+Identical small ViTs, budgets and seeds in every arm; only what the arm's name says differs. An arm is a base
+name followed by optional ``-<field><value>`` settings:
 
-    dino        no mask, no decoder (DINO)
-    random      random mask, every patch with p = 0.15 (paper eq. 3)
-    attention   attention-guided mask, num = 8, p = 0.5 (paper eq. 4-5)
-    mst         attention-guided mask + decoder (full MST)
+    dino                 no mask, no decoder (DINO)
+    random[-p<P>]        random mask, every patch with probability P (paper eq. 3; default 0.15)
+    attention[-num<N>][-p<P>]   attention-guided mask, the lowest 1/N attention patches are candidates,
+                         each masked with probability P (paper eq. 4-5; default num 8, p 0.5), no decoder
+    mst[-num<N>][-p<P>]  attention-guided mask + decoder (full MST)
+
+and, on any arm, ``-lam<L>`` (decoder loss weight lambda, mst only), ``-tw<E>`` (teacher-temperature warm-up
+epochs) and ``-lr<LR>`` (peak learning rate). Example: ``mst-num4-p0.9-lam0.3``.
 
 Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly initialised network and raw pixels.
 The table (mean and spread over seeds, plus the measured masked fraction of each arm) goes to
-``<work-dir>/results.md`` and ``results.json``; every run keeps its own log under ``<work-dir>/<arm>_seed<k>/``.
+``<work-dir>/results.md`` and ``results.json``; with ``--knn-interval`` the teacher is also evaluated during
+training (on a smaller bank and query set) and the curves are drawn to ``<work-dir>/knn_curves.png``. Every run
+keeps its own log under ``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the command is repeated.
 """
 
 import argparse
-import copy
 import json
 import os
 import os.path as osp
+import re
 import statistics
 import sys
 import time
@@ -28,12 +38,62 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
 
-ARMS = {
-    'dino': dict(mask_generator=None, decoder=None),
-    'random': dict(mask_generator=dict(_delete_=True, type='RandomMaskGenerator', prob=0.15), decoder=None),
-    'attention': dict(mask_generator=dict(type='AttentionGuidedMaskGenerator', num=8, prob=0.5), decoder=None),
-    'mst': dict(mask_generator=dict(type='AttentionGuidedMaskGenerator', num=8, prob=0.5)),
-}
+# base arms and the defaults of their settings
+BASE_ARMS = ('dino', 'random', 'attention', 'mst')
+_SETTING = re.compile(r'(num|p|lam|tw|lr)(\d+(?:\.\d+)?)')  # lr as a decimal: lr0.001
+
+
+def arm_overrides(name: str) -> dict:
+    """Config overrides (a fresh dict) for an arm name such as ``mst-num4-p0.9-lam0.3``; see the module docstring.
+
+    Raises:
+        ValueError: the name, or one of its settings, is not understood; the message names it.
+    """
+    base, *settings = name.split('-')
+    if base not in BASE_ARMS:
+        raise ValueError(f'arm {name!r}: the base must be one of {", ".join(BASE_ARMS)}, got {base!r}')
+    values = {}
+    for setting in settings:
+        match = _SETTING.fullmatch(setting)
+        if match is None or match.group(1) in values:
+            raise ValueError(
+                f'arm {name!r}: cannot read setting {setting!r} (num<int>, p<float>, lam<float>, tw<int>, lr<float>, '
+                'each at most once)'
+            )
+        values[match.group(1)] = match.group(2)
+    allowed = dict(dino={'tw', 'lr'}, random={'p', 'tw', 'lr'}, attention={'num', 'p', 'tw', 'lr'})
+    extra = set(values) - allowed.get(base, {'num', 'p', 'lam', 'tw', 'lr'})
+    if extra:
+        raise ValueError(f'arm {name!r}: setting(s) {", ".join(sorted(extra))} do not apply to {base!r}')
+
+    model = {}
+    if base == 'dino':
+        model.update(mask_generator=None, decoder=None)
+    elif base == 'random':
+        prob = float(values.get('p', 0.15))  # paper: random masking with p = 0.15
+        model.update(mask_generator=dict(_delete_=True, type='RandomMaskGenerator', prob=prob), decoder=None)
+    else:
+        num, prob = int(values.get('num', 8)), float(values.get('p', 0.5))
+        model['mask_generator'] = dict(type='AttentionGuidedMaskGenerator', num=num, prob=prob)
+        if base == 'attention':
+            model['decoder'] = None
+        elif 'lam' in values:
+            model['decoder'] = dict(loss_weight=float(values['lam']))
+    if 'tw' in values:
+        model['head'] = dict(warmup_teacher_temp_epochs=int(values['tw']))
+    overrides = dict(model=model)
+    if 'lr' in values:
+        overrides['optim_wrapper'] = dict(optimizer=dict(lr=float(values['lr'])))
+    return overrides
+
+
+def arm_name(value: str) -> str:
+    """argparse type: an arm name that :func:`arm_overrides` understands."""
+    try:
+        arm_overrides(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
 
 
 @torch.no_grad()
@@ -54,6 +114,46 @@ def masked_fraction(model, cfg, num_batches=4) -> float:
     return sum(fractions) / len(fractions)
 
 
+def add_knn_monitor(cfg, interval: int) -> None:
+    """Evaluate the teacher every ``interval`` epochs during training (``KNNMonitorHook``), on the same bank and
+    queries as the final evaluation, so that the curve's last point is the final figure."""
+    hook = dict(
+        type='KNNMonitorHook',
+        bank_dataloader=cfg.knn_bank_dataloader.to_dict(),
+        query_dataloader=cfg.knn_query_dataloader.to_dict(),
+        num_classes=10,
+        interval=interval,
+    )
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), hook]
+
+
+def plot_knn_curves(results: dict, path: str) -> bool:
+    """k-NN top-1 of the teacher against the epoch, one line per run that has a curve; False when none has."""
+    runs = {key: r for key, r in results.items() if r.get('knn_top1_per_epoch')}
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, r in runs.items():
+        curve = r['knn_top1_per_epoch']
+        ax.plot(range(1, len(curve) + 1), curve, marker='o', label=key)
+    init = [r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r]
+    if init:
+        ax.axhline(statistics.mean(init), color='gray', linestyle='--', label='random init (not trained)')
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('k-NN top-1 (%)')
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
 def summarise(values):
     mean = statistics.mean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -62,12 +162,15 @@ def summarise(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
+    parser.add_argument('--arms', nargs='+', type=arm_name, default=list(BASE_ARMS), metavar='ARM')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
     parser.add_argument('--max-epochs', type=int, default=2)
     parser.add_argument('--train-size', type=int, default=10000)
     parser.add_argument('--bank-size', type=int, default=10000)
     parser.add_argument('--query-size', type=int, default=10000)
+    parser.add_argument(
+        '--knn-interval', type=int, default=0, help='also evaluate the teacher every N epochs (0: only at the end)'
+    )
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/mask_ablation'))
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion_mnist'))
     args = parser.parse_args(argv)
@@ -82,6 +185,17 @@ def main(argv=None):
     os.makedirs(args.work_dir, exist_ok=True)
     results_file = osp.join(args.work_dir, 'results.json')
     results = json.load(open(results_file)) if osp.isfile(results_file) else {}
+    budget = dict(
+        max_epochs=args.max_epochs, train_size=args.train_size, bank_size=args.bank_size, query_size=args.query_size
+    )
+    for key, r in results.items():
+        # runs of one table share one budget; older files (before budgets were recorded) used the defaults
+        theirs = r.get('budget', dict(max_epochs=2, train_size=10000, bank_size=10000, query_size=10000))
+        if theirs != budget:
+            sys.exit(
+                f'{results_file}: run {key} used {theirs}, this command asks for {budget}; '
+                'give another --work-dir or the same budget'
+            )
     t0 = time.time()
     for seed in args.seeds:
         for arm in args.arms:
@@ -98,27 +212,29 @@ def main(argv=None):
                 args.query_size,
                 args.max_epochs,
             )
-            # a copy: mmengine's merge consumes `_delete_` from the dict it is given
-            cfg.merge_from_dict(dict(model=copy.deepcopy(ARMS[arm])))
+            cfg.merge_from_dict(arm_overrides(arm))
+            if args.knn_interval:
+                add_knn_monitor(cfg, args.knn_interval)
             cfg.randomness = dict(seed=seed)
             cfg.experiment_name = key
 
             def log(message, key=key):
                 print(f'[ablation] {key}: {message}', flush=True)
 
+            seed_has_baselines = any('knn_top1_random_init' in r and r['seed'] == seed for r in results.values())
             metrics = pretrain_and_evaluate(
                 cfg,
-                baselines=(arm == args.arms[0]),
+                baselines=not seed_has_baselines,
                 log=log,
                 inspect=lambda model, cfg: dict(masked_fraction=masked_fraction(model, cfg)),
             )
             metrics['minutes'] = round((time.time() - t0) / 60, 1)
-            results[key] = dict(arm=arm, seed=seed, **metrics)
+            results[key] = dict(arm=arm, seed=seed, budget=budget, **metrics)
             json.dump(results, open(results_file, 'w'), indent=2)
 
-    # table: one row per arm (+ the baselines), mean ± std over seeds
+    # table: one row per arm this work dir holds (+ the baselines), mean ± std over seeds
     rows = []
-    for arm in args.arms:
+    for arm in dict.fromkeys(r['arm'] for r in results.values()):
         runs = [r for r in results.values() if r['arm'] == arm]
         rows.append(
             (
@@ -141,6 +257,8 @@ def main(argv=None):
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print(table)
+    if plot_knn_curves(results, osp.join(args.work_dir, 'knn_curves.png')):
+        print(f'k-NN curves: {osp.join(args.work_dir, "knn_curves.png")}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,108 @@
+"""tools/analysis_tools/mask_ablation.py: arm names -> config overrides, and a tiny end-to-end run."""
+
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from tests.test_tools import DEMO_CFG, PY, ROOT, fashion_mnist, run  # noqa: F401 (fixture)
+
+TOOL = osp.join(ROOT, 'tools/analysis_tools/mask_ablation.py')
+
+
+@pytest.fixture(scope='module')
+def ablation():
+    spec = importlib.util.spec_from_file_location('mask_ablation', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_arm(ablation, arm):
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(DEMO_CFG)
+    cfg.merge_from_dict(ablation.arm_overrides(arm))
+    return cfg, MODELS.build(cfg.model)
+
+
+def test_base_arms_follow_the_paper(ablation):
+    _, dino = build_arm(ablation, 'dino')
+    assert dino.mask_generator is None and dino.decoder is None
+    _, rand = build_arm(ablation, 'random')
+    assert type(rand.mask_generator).__name__ == 'RandomMaskGenerator' and rand.mask_generator.prob == 0.15
+    assert rand.decoder is None
+    _, attention = build_arm(ablation, 'attention')
+    assert (attention.mask_generator.num, attention.mask_generator.prob) == (8, 0.5) and attention.decoder is None
+    _, mst = build_arm(ablation, 'mst')
+    assert (mst.mask_generator.num, mst.mask_generator.prob) == (8, 0.5) and mst.decoder is not None
+
+
+def test_arm_settings_reach_the_model_and_optimizer(ablation):
+    cfg, model = build_arm(ablation, 'mst-num4-p0.9-lam0.3-tw0-lr0.001')
+    assert type(model.mask_generator).__name__ == 'AttentionGuidedMaskGenerator'
+    assert (model.mask_generator.num, model.mask_generator.prob) == (4, 0.9)
+    assert model.decoder.loss_weight == 0.3
+    assert model.head.warmup_teacher_temp_epochs == 0 and model.head.teacher_temp == model.head.teacher_temp_final
+    assert cfg.optim_wrapper.optimizer.lr == 0.001
+    _, rand = build_arm(ablation, 'random-p0.5')
+    assert rand.mask_generator.prob == 0.5
+    # a fresh dict per call: merging one (mmengine consumes `_delete_`) leaves the next intact
+    assert ablation.arm_overrides('random') == ablation.arm_overrides('random')
+
+
+@pytest.mark.parametrize(
+    'arm, message',
+    [
+        ('mae', "the base must be one of dino, random, attention, mst, got 'mae'"),
+        ('mst-q3', "cannot read setting 'q3'"),
+        ('mst-num4-num8', "cannot read setting 'num8'"),
+        ('mst-lr1e-3', "cannot read setting 'lr1e'"),
+        ('dino-p0.5', "setting(s) p do not apply to 'dino'"),
+        ('attention-lam2', "setting(s) lam do not apply to 'attention'"),
+    ],
+)
+def test_bad_arm_names_are_refused_by_name(ablation, arm, message):
+    with pytest.raises(ValueError) as err:
+        ablation.arm_overrides(arm)
+    assert repr(arm) in str(err.value) and message in str(err.value)
+
+
+def test_bad_arm_value_reaches_the_model_check(ablation):
+    with pytest.raises(ValueError, match='prob must be in \\[0, 1\\], got 1.5'):
+        build_arm(ablation, 'mst-p1.5')
+
+
+def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F811
+    budget = ['--max-epochs', '2', '--train-size', '64', '--bank-size', '64', '--query-size', '32']
+    command = [PY, TOOL, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0']
+    result = run([*command, '--arms', 'dino', 'mst-num2-p0.9', '--knn-interval', '1', *budget])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = json.load(open(tmp_path / 'results.json'))
+    assert set(results) == {'dino_seed0', 'mst-num2-p0.9_seed0'}
+    dino, mst = results['dino_seed0'], results['mst-num2-p0.9_seed0']
+    for r in (dino, mst):
+        assert r['iterations'] == 2  # 64 images / batch 64, 2 epochs
+        # the monitor evaluates on the final bank and queries: the curve ends at the final figure
+        assert len(r['knn_top1_per_epoch']) == 2
+        assert r['knn_top1_per_epoch'][-1] == pytest.approx(r['knn_top1_mst'], abs=1e-6)
+    assert dino['masked_fraction'] == 0.0
+    # num 2: the lower half of the 49 patches (24) are candidates, each masked with p 0.9 -> about 44 %
+    assert 0.3 < mst['masked_fraction'] <= 24 / 49
+    # baselines once per seed
+    assert 'knn_top1_random_init' in dino and 'knn_top1_random_init' not in mst
+    assert dino['knn_top1_raw_pixels'] == 100.0  # the stripes make raw pixels a perfect feature here
+    table = open(tmp_path / 'results.md').read()
+    assert '| mst-num2-p0.9 |' in table and '| random init (not trained) |' in table
+    assert osp.getsize(tmp_path / 'knn_curves.png') > 0
+
+    # repeating the command skips finished runs; a different budget in the same work dir is refused
+    again = run([*command, '--arms', 'dino', *budget])
+    assert again.returncode == 0 and 'pretraining' not in again.stdout
+    assert json.load(open(tmp_path / 'results.json')) == results
+    other = run([*command, '--arms', 'dino', *budget[:-2], '--query-size', '16'])
+    assert other.returncode != 0 and 'give another --work-dir or the same budget' in other.stderr
+    assert 'Traceback' not in other.stderr
