@@ -106,3 +106,17 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     other = run([*command, '--arms', 'dino', *budget[:-2], '--query-size', '16'])
     assert other.returncode != 0 and 'give another --work-dir or the same budget' in other.stderr
     assert 'Traceback' not in other.stderr
+
+
+@pytest.mark.parametrize('max_epochs', [2, 8])
+def test_budget_moves_schedules_to_the_new_length(max_epochs, tmp_path):
+    from mmmst.experiments.fashion_mnist import budgeted_cfg
+
+    cfg = budgeted_cfg(DEMO_CFG, str(tmp_path), 'data', 64, 64, 32, max_epochs)
+    assert cfg.train_cfg.max_epochs == max_epochs
+    warmup, cosine, weight_decay = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 1)  # the lr warm-up keeps its one epoch
+    # the lr cosine and the weight-decay cosine still run to the last epoch, shorter or longer than the demo's 5
+    assert (cosine.begin, cosine.end, cosine.T_max) == (1, max_epochs, max_epochs - 1)
+    assert (weight_decay.begin, weight_decay.end) == (0, max_epochs)
+    assert cfg.train_dataloader.dataset.indices == 64 and cfg.knn_query_dataloader.dataset.indices == 32

@@ -34,7 +34,7 @@ def main(argv=None):
     t0 = time.time()
 
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import prepare_fashion_mnist, pretrain_and_evaluate, shortened_cfg
+    from mmmst.experiments.fashion_mnist import budgeted_cfg, prepare_fashion_mnist, pretrain_and_evaluate
     from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses
 
     def log(message):
@@ -44,7 +44,7 @@ def main(argv=None):
         prepare_fashion_mnist(args.data_root, log)
     except FileNotFoundError as err:
         sys.exit(f'[demo] {err}')
-    cfg = shortened_cfg(
+    cfg = budgeted_cfg(
         args.config, args.work_dir, args.data_root, args.train_size, args.bank_size, args.query_size, args.max_epochs
     )
     cfg.experiment_name = 'demo'

@@ -52,7 +52,7 @@ def prepare_fashion_mnist(data_root: str, log: Callable[[str], None] = print) ->
         ) from None
 
 
-def shortened_cfg(
+def budgeted_cfg(
     config: str,
     work_dir: str,
     data_root: str,
@@ -61,7 +61,11 @@ def shortened_cfg(
     query_size: int,
     max_epochs: Optional[int] = None,
 ) -> Config:
-    """The config with data paths and subset sizes set; ``max_epochs`` also shrinks every schedule to fit."""
+    """The config with data paths and subset sizes set, and (``max_epochs``) its training length changed.
+
+    Schedules follow the new length: one that ran to the end of training still does (its cosine is stretched or
+    shrunk), a warm-up keeps its length (cut where the new run is shorter).
+    """
     cfg = Config.fromfile(config)
     cfg.work_dir = work_dir
     for loader in ('train_dataloader', 'knn_bank_dataloader', 'knn_query_dataloader'):
@@ -70,10 +74,12 @@ def shortened_cfg(
     cfg.knn_bank_dataloader.dataset.indices = bank_size
     cfg.knn_query_dataloader.dataset.indices = query_size
     if max_epochs is not None:
+        old_epochs = cfg.train_cfg.max_epochs
         cfg.train_cfg.max_epochs = max_epochs
         cfg.default_hooks.checkpoint.interval = max_epochs
         for scheduler in cfg.param_scheduler:
-            scheduler.end = min(scheduler.get('end', max_epochs), max_epochs)
+            end = scheduler.get('end', old_epochs)
+            scheduler.end = max_epochs if end >= old_epochs else min(end, max_epochs)
             scheduler.begin = min(scheduler.get('begin', 0), max(max_epochs - 1, 0))
             if 'T_max' in scheduler:
                 scheduler.T_max = scheduler.end - scheduler.begin

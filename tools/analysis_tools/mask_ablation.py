@@ -176,7 +176,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import prepare_fashion_mnist, pretrain_and_evaluate, shortened_cfg
+    from mmmst.experiments.fashion_mnist import budgeted_cfg, prepare_fashion_mnist, pretrain_and_evaluate
 
     try:
         prepare_fashion_mnist(args.data_root)
@@ -203,7 +203,7 @@ def main(argv=None):
             if key in results:  # finished earlier: the runner can be restarted after an interruption
                 continue
             print(f'[ablation] {key}: pretraining ({time.time() - t0:.0f} s elapsed)', flush=True)
-            cfg = shortened_cfg(
+            cfg = budgeted_cfg(
                 CONFIG,
                 osp.join(args.work_dir, key),
                 args.data_root,
