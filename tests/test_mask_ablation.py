@@ -97,7 +97,8 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     assert dino['knn_top1_raw_pixels'] == 100.0  # the stripes make raw pixels a perfect feature here
     table = open(tmp_path / 'results.md').read()
     assert '| mst-num2-p0.9 |' in table and '| random init (not trained) |' in table
-    assert osp.getsize(tmp_path / 'knn_curves.png') > 0
+    for picture in ('knn_curves.png', 'dino_losses.png', 'dino_seed0/attention_and_masks.png'):
+        assert osp.getsize(tmp_path / picture) > 0, picture
 
     # repeating the command skips finished runs; a different budget in the same work dir is refused
     again = run([*command, '--arms', 'dino', *budget])

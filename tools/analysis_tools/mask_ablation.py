@@ -20,11 +20,14 @@ epochs) and ``-lr<LR>`` (peak learning rate). Example: ``mst-num4-p0.9-lam0.3``.
 Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly initialised network and raw pixels.
 The table (mean and spread over seeds, plus the measured masked fraction of each arm) goes to
 ``<work-dir>/results.md`` and ``results.json``; with ``--knn-interval`` the teacher is also evaluated during
-training (on a smaller bank and query set) and the curves are drawn to ``<work-dir>/knn_curves.png``. Every run
-keeps its own log under ``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the command is repeated.
+training and the curves are drawn to ``<work-dir>/knn_curves.png``; the DINO losses of all runs go to
+``<work-dir>/dino_losses.png``. Every run keeps its log, checkpoint and a picture of the teacher's attention and the
+arm's masks on test images (``attention_and_masks.png``) under ``<work-dir>/<arm>_seed<k>/``; finished runs are
+skipped when the command is repeated.
 """
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -154,6 +157,44 @@ def plot_knn_curves(results: dict, path: str) -> bool:
     return True
 
 
+def plot_dino_losses(results: dict, work_dir: str, path: str) -> bool:
+    """``loss_dino`` against the iteration, one line per run (from each run's ``vis_data/scalars.json``)."""
+    curves = {}
+    for key in results:
+        scalars = sorted(glob.glob(osp.join(work_dir, key, '*', 'vis_data', 'scalars.json')))
+        if scalars:
+            rows = [json.loads(line) for line in open(scalars[-1])]
+            curves[key] = [(r['step'], r['loss_dino']) for r in rows if 'loss_dino' in r]
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, points in curves.items():
+        ax.plot(*zip(*points), label=key, linewidth=1)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('loss_dino')
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def inspect_run(model, cfg) -> dict:
+    """After training: the teacher's attention and the arm's masks on 8 test images (a picture in the run's
+    directory), and the measured masked fraction."""
+    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks
+
+    images = first_query_images(model, cfg, 8)
+    plot_attention_and_masks(model, images, osp.join(cfg.work_dir, 'attention_and_masks.png'))
+    return dict(masked_fraction=masked_fraction(model, cfg))
+
+
 def summarise(values):
     mean = statistics.mean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -226,7 +267,7 @@ def main(argv=None):
                 cfg,
                 baselines=not seed_has_baselines,
                 log=log,
-                inspect=lambda model, cfg: dict(masked_fraction=masked_fraction(model, cfg)),
+                inspect=inspect_run,
             )
             metrics['minutes'] = round((time.time() - t0) / 60, 1)
             results[key] = dict(arm=arm, seed=seed, budget=budget, **metrics)
@@ -257,8 +298,11 @@ def main(argv=None):
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print(table)
-    if plot_knn_curves(results, osp.join(args.work_dir, 'knn_curves.png')):
-        print(f'k-NN curves: {osp.join(args.work_dir, "knn_curves.png")}')
+    knn_curves, losses = osp.join(args.work_dir, 'knn_curves.png'), osp.join(args.work_dir, 'dino_losses.png')
+    if plot_knn_curves(results, knn_curves):
+        print(f'written: {knn_curves}')
+    if plot_dino_losses(results, args.work_dir, losses):
+        print(f'written: {losses}')
 
 
 if __name__ == '__main__':
