@@ -104,8 +104,30 @@ def test_train_then_resume(fashion_mnist, tmp_path):
         ]
     )
     assert knn.returncode == 0, knn.stderr[-3000:]
-    assert 'k-NN top-1 (k=20, T=0.07)' in knn.stdout and 'task/s' in knn.stdout
+    assert 'k-NN top-1 (cls, k=20, T=0.07)' in knn.stdout and 'task/s' in knn.stdout
     assert 0.0 <= json.load(open(out))['knn_top1'] <= 100.0
+
+
+def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
+    data = [
+        '--cfg-options',
+        f'knn_bank_dataloader.dataset.data_root={fashion_mnist}',
+        f'knn_query_dataloader.dataset.data_root={fashion_mnist}',
+    ]
+    tool = 'tools/analysis_tools/knn_eval.py'
+    figures = {}
+    for feature in ('cls', 'patch-mean'):
+        out = tmp_path / f'{feature}.json'
+        result = run([PY, tool, DEMO_CFG, '--random-init', '--feature', feature, '--out', str(out), *data])
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f'k-NN top-1 ({feature}, k=20' in result.stdout
+        figures[feature] = json.load(open(out))['knn_top1']
+    # the same seeded network, two different features of it
+    again = run([PY, tool, DEMO_CFG, '--random-init', '--out', str(tmp_path / 'again.json'), *data])
+    assert json.load(open(tmp_path / 'again.json'))['knn_top1'] == figures['cls']
+    both = run([PY, tool, DEMO_CFG, str(tmp_path / 'cls.json'), '--random-init'])
+    assert both.returncode != 0 and 'give a checkpoint or --random-init, not both' in both.stderr
+    assert again.returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,13 @@
 20 neighbours, votes weighted exp(sim / 0.07)).
 
     python tools/analysis_tools/knn_eval.py configs/mst/benchmarks/knn_deit-small-p16_in1k.py <checkpoint>
+    python tools/analysis_tools/knn_eval.py <config> <checkpoint> --feature patch-mean   # a diagnostic
+    python tools/analysis_tools/knn_eval.py <config> --random-init --seed 0             # the untrained network
 
 The config holds the model (an MST config) and two labelled loaders: ``knn_bank_dataloader`` (the bank,
 ImageNet train) and ``knn_query_dataloader`` (the evaluated images, ImageNet val). A progress bar shows the
-feature extraction.
+feature extraction. ``--feature patch-mean`` uses the mean of the teacher's last-layer patch tokens instead of the
+CLS token (ViT backbones; a diagnostic, not the protocol).
 """
 
 import argparse
@@ -20,14 +23,19 @@ from mmengine.config import DictAction
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('checkpoint', nargs='?', help='an MST checkpoint (omit with --random-init)')
+    parser.add_argument('--random-init', action='store_true', help='evaluate the network as initialised (--seed)')
+    parser.add_argument('--seed', type=int, default=0, help='torch seed of --random-init')
+    parser.add_argument('--feature', choices=('cls', 'patch-mean'), default='cls', help='teacher feature to compare')
     parser.add_argument('--k', type=int, default=20)
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--num-classes', type=int, default=None, help="defaults to the dataset's class count")
     parser.add_argument('--out', help='write {"knn_top1": ...} to this json file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    for path in (args.config, args.checkpoint):
+    if (args.checkpoint is None) == (not args.random_init):
+        parser.error('give a checkpoint or --random-init, not both')
+    for path in (args.config, args.checkpoint or args.config):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
@@ -49,20 +57,32 @@ def main(argv=None):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if cfg.get('data_preprocessor'):
         cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(cfg.model).eval()
-    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    torch.manual_seed(args.seed)
+    model = MODELS.build(cfg.model)
+    if args.random_init:
+        model.init_weights()  # the teacher starts as a copy of the initialised student
+    else:
+        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    model.eval()
+    if args.feature == 'cls':
+        encode = model.extract_feat
+    else:
+
+        def encode(images):  # (B, C, H, W) -> (B, C') mean of the teacher's (B, C', h, w) patch map
+            return model.teacher.module.backbone.encode(images).patch_map.mean(dim=(2, 3))
+
     feats = []
     for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
         loader = Runner.build_dataloader(cfg[name], seed=0)
         print(f'{name}: {len(loader.dataset)} images')
         with torch.no_grad():
-            feats.append(extract_features(model.extract_feat, dataloader_batches(model, loader), len(loader)))
+            feats.append(extract_features(encode, dataloader_batches(model, loader), len(loader)))
         print()
         num_classes = args.num_classes or len(loader.dataset.metainfo.get('classes') or []) or None
     (bank, bank_labels), (query, query_labels) = feats
     num_classes = num_classes or int(bank_labels.max()) + 1
     top1 = knn_top1(bank, bank_labels, query, query_labels, num_classes, args.k, args.temperature)
-    print(f'k-NN top-1 (k={args.k}, T={args.temperature}): {top1:.2f}')
+    print(f'k-NN top-1 ({args.feature}, k={args.k}, T={args.temperature}): {top1:.2f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(knn_top1=round(top1, 2)), f)
