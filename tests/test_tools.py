@@ -233,3 +233,39 @@ def test_shortened_demo_writes_metrics_and_report(fashion_mnist, tmp_path):
     report = open(tmp_path / 'report.md').read()
     assert f'| raw pixels | {metrics["knn_top1_raw_pixels"]:.2f} |' in report
     assert osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_path):
+    from mmengine.config import Config
+
+    tool = 'tools/analysis_tools/visualize_attention.py'
+    data = ['--cfg-options', f'knn_query_dataloader.dataset.data_root={fashion_mnist}']
+    init = run([PY, tool, DEMO_CFG, '--random-init', '--num', '4', '--out', str(tmp_path / 'init.png'), *data])
+    assert init.returncode == 0, init.stderr[-3000:]
+    assert osp.getsize(tmp_path / 'init.png') > 0
+
+    from mmpretrain.registry import MODELS
+
+    # an MST checkpoint of the demo network (untrained: the picture needs no training)
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(DEMO_CFG).model)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'mst.pth')
+    trained = run([PY, tool, DEMO_CFG, str(tmp_path / 'mst.pth'), '--out', str(tmp_path / 'mst.png'), *data])
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert osp.getsize(tmp_path / 'mst.png') > 0
+
+    missing = run([PY, tool, DEMO_CFG, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'x.png')])
+    assert missing.returncode != 0 and 'nope.pth' in missing.stderr and 'does not exist' in missing.stderr
+    no_data = run(
+        [
+            PY,
+            tool,
+            DEMO_CFG,
+            '--random-init',
+            '--out',
+            str(tmp_path / 'x.png'),
+            '--cfg-options',
+            f'knn_query_dataloader.dataset.data_root={tmp_path / "none"}',
+        ]
+    )
+    assert no_data.returncode != 0 and 'does not exist' in no_data.stderr and 'Traceback' not in no_data.stderr

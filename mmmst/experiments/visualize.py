@@ -73,11 +73,11 @@ def plot_attention_and_masks(model, images: torch.Tensor, path: str, titles: Lis
 
 
 @torch.no_grad()
-def first_query_images(model, cfg, num: int = 8) -> torch.Tensor:
-    """The first ``num`` images of the config's ``knn_query_dataloader``, normalised by the model's preprocessor."""
+def first_query_images(model, cfg, num: int = 8, loader: str = 'knn_query_dataloader') -> torch.Tensor:
+    """The first ``num`` images of the config's ``loader``, normalised by the model's preprocessor."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
-        data = next(iter(Runner.build_dataloader(cfg.knn_query_dataloader, seed=0)))
+        data = next(iter(Runner.build_dataloader(cfg[loader], seed=0)))
     return model.data_preprocessor(data, False)['inputs'][:num]
