@@ -128,7 +128,7 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspec
         torch.manual_seed(cfg.get('randomness', {}).get('seed') or 0)
         initial = MODELS.build(cfg.model)
         initial.init_weights()  # the same network, randomly initialised, never trained
-        initial.eval()
+        initial.to(next(model.parameters()).device).eval()  # where the trained one is (a GPU run)
         metrics['knn_top1_random_init'] = knn_top1_on_loaders(initial.extract_feat, model, cfg, log=log)
         metrics['knn_top1_raw_pixels'] = knn_top1_on_loaders(lambda x: x.flatten(1), model, cfg, log=log)
     return metrics

@@ -45,10 +45,12 @@ def plot_attention_and_masks(model, images: torch.Tensor, path: str, titles: Lis
     backbone = model.teacher.module.backbone
     out = backbone.encode(images, return_cls_attention=True)
     h, w = out.patch_map.shape[-2:]
-    attn = out.cls_attention.view(-1, h, w)
+    attn = out.cls_attention.view(-1, h, w).float().cpu()
     mask = None
     if model.mask_generator is not None:
-        mask = model.mask_generator(out.cls_attention, torch.Generator().manual_seed(0)).view(-1, h, w)
+        generator = torch.Generator(device=images.device).manual_seed(0)  # the same mask on every run
+        mask = model.mask_generator(out.cls_attention, generator).view(-1, h, w).cpu()
+    images = images.cpu()
     rows = 3 if mask is not None else 2
     fig, axes = plt.subplots(rows, len(images), figsize=(1.6 * len(images), 1.6 * rows), squeeze=False)
     for i, image in enumerate(images):
