@@ -113,7 +113,8 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspec
     ``knn_top1_per_epoch`` when the config has a ``KNNMonitorHook``, and whatever ``inspect(trained_model, cfg)``
     returns."""
     from mmengine.runner import Runner
-    from mmpretrain.registry import MODELS
+
+    from mmmst.apis import init_model
 
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -125,10 +126,9 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspec
     if inspect is not None:
         metrics.update(inspect(model, cfg))
     if baselines:
-        torch.manual_seed(cfg.get('randomness', {}).get('seed') or 0)
-        initial = MODELS.build(cfg.model)
-        initial.init_weights()  # the same network, randomly initialised, never trained
-        initial.to(next(model.parameters()).device).eval()  # where the trained one is (a GPU run)
+        # the same network, randomly initialised, never trained; on the trained one's device (a GPU run)
+        initial = init_model(cfg, seed=cfg.get('randomness', {}).get('seed') or 0)
+        initial.to(next(model.parameters()).device)
         metrics['knn_top1_random_init'] = knn_top1_on_loaders(initial.extract_feat, model, cfg, log=log)
         metrics['knn_top1_raw_pixels'] = knn_top1_on_loaders(lambda x: x.flatten(1), model, cfg, log=log)
     return metrics

@@ -1,31 +1,49 @@
 """Pictures of a pretraining run: loss curves, and what the teacher attends to and the student gets masked."""
 
 import json
-from typing import List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 
-def plot_losses(scalars_json: str, path: str) -> None:
-    """Loss curves (``loss_dino``, ``loss_restore``, ``loss``) from mmengine's ``vis_data/scalars.json``."""
+def plot_curves(
+    curves: Dict[str, Sequence[Tuple[float, float]]],
+    path: str,
+    xlabel: str,
+    ylabel: str,
+    hline: Optional[Tuple[float, str]] = None,
+    marker: Optional[str] = None,
+) -> None:
+    """One line per ``{label: [(x, y), ...]}`` entry, plus an optional dashed ``(y, label)`` reference line."""
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in open(scalars_json)]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key in ('loss', 'loss_dino', 'loss_restore'):
-        points = [(r['step'], r[key]) for r in rows if key in r]
-        if points:
-            ax.plot(*zip(*points), label=key)
-    ax.set_xlabel('iteration')
-    ax.set_ylabel('loss')
-    ax.legend()
+    for label, points in curves.items():
+        ax.plot(*zip(*points), label=label, marker=marker, linewidth=1.2)
+    if hline is not None:
+        ax.axhline(hline[0], color='gray', linestyle='--', label=hline[1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def scalar_curve(scalars_json: str, key: str) -> List[Tuple[int, float]]:
+    """(iteration, value) of one logged scalar from mmengine's ``vis_data/scalars.json``."""
+    rows = [json.loads(line) for line in open(scalars_json)]
+    return [(r['step'], r[key]) for r in rows if key in r]
+
+
+def plot_losses(scalars_json: str, path: str) -> None:
+    """Loss curves (``loss_dino``, ``loss_restore``, ``loss``) from mmengine's ``vis_data/scalars.json``."""
+    curves = {key: scalar_curve(scalars_json, key) for key in ('loss', 'loss_dino', 'loss_restore')}
+    plot_curves({key: points for key, points in curves.items() if points}, path, 'iteration', 'loss')
 
 
 @torch.no_grad()

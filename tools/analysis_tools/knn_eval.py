@@ -39,11 +39,10 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
-    from mmpretrain.registry import MODELS
+    from mmengine.runner import Runner
 
     import mmmst  # noqa: F401
+    from mmmst.apis import init_model
     from mmmst.config_checks import load_checked_config
     from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
     from mmmst.evaluation import extract_features, knn_top1
@@ -54,16 +53,7 @@ def main(argv=None):
         )
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    if cfg.get('data_preprocessor'):
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    if args.random_init:
-        model.init_weights()  # the teacher starts as a copy of the initialised student
-    else:
-        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    model.eval()
+    model = init_model(cfg, None if args.random_init else args.checkpoint, args.seed)
     if args.feature == 'cls':
         encode = model.extract_feat
     else:

@@ -132,56 +132,33 @@ def add_knn_monitor(cfg, interval: int) -> None:
 
 def plot_knn_curves(results: dict, path: str) -> bool:
     """k-NN top-1 of the teacher against the epoch, one line per run that has a curve; False when none has."""
-    runs = {key: r for key, r in results.items() if r.get('knn_top1_per_epoch')}
-    if not runs:
+    from mmmst.experiments.visualize import plot_curves
+
+    curves = {
+        key: list(enumerate(r['knn_top1_per_epoch'], start=1))
+        for key, r in results.items()
+        if r.get('knn_top1_per_epoch')
+    }
+    if not curves:
         return False
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, r in runs.items():
-        curve = r['knn_top1_per_epoch']
-        ax.plot(range(1, len(curve) + 1), curve, marker='o', label=key)
     init = [r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r]
-    if init:
-        ax.axhline(statistics.mean(init), color='gray', linestyle='--', label='random init (not trained)')
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('k-NN top-1 (%)')
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    hline = (statistics.mean(init), 'random init (not trained)') if init else None
+    plot_curves(curves, path, 'epoch', 'k-NN top-1 (%)', hline=hline, marker='o')
     return True
 
 
 def plot_dino_losses(results: dict, work_dir: str, path: str) -> bool:
     """``loss_dino`` against the iteration, one line per run (from each run's ``vis_data/scalars.json``)."""
+    from mmmst.experiments.visualize import plot_curves, scalar_curve
+
     curves = {}
     for key in results:
         scalars = sorted(glob.glob(osp.join(work_dir, key, '*', 'vis_data', 'scalars.json')))
         if scalars:
-            rows = [json.loads(line) for line in open(scalars[-1])]
-            curves[key] = [(r['step'], r['loss_dino']) for r in rows if 'loss_dino' in r]
+            curves[key] = scalar_curve(scalars[-1], 'loss_dino')
     if not curves:
         return False
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, points in curves.items():
-        ax.plot(*zip(*points), label=key, linewidth=1)
-    ax.set_xlabel('iteration')
-    ax.set_ylabel('loss_dino')
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_curves(curves, path, 'iteration', 'loss_dino')
     return True
 
 

@@ -12,7 +12,6 @@ import argparse
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 
 
@@ -34,11 +33,8 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-
     import mmmst  # noqa: F401
+    from mmmst.apis import init_model
     from mmmst.config_checks import check_data_roots, load_checked_config
     from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks
 
@@ -50,16 +46,7 @@ def main(argv=None):
         check_data_roots(cfg, loaders=(loader,))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    if cfg.get('data_preprocessor'):
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    torch.manual_seed(args.seed)
-    model = MODELS.build(cfg.model)
-    if args.random_init:
-        model.init_weights()
-    else:
-        load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
-    model.eval()
+    model = init_model(cfg, None if args.random_init else args.checkpoint, args.seed)
     plot_attention_and_masks(model, first_query_images(model, cfg, args.num, loader), args.out)
     print(f'written: {args.out}')
 

@@ -1,0 +1,32 @@
+"""mmmst.apis.init_model: strict checkpoints, and the seeded untrained network."""
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmmst.apis import init_model
+from tests.test_tools import DEMO_CFG
+
+
+def test_random_init_is_seeded_and_teacher_starts_as_student():
+    first, again, other = (init_model(Config.fromfile(DEMO_CFG), seed=s) for s in (0, 0, 1))
+    weight = 'backbone.layers.0.attn.qkv.weight'
+    assert torch.equal(first.state_dict()[weight], again.state_dict()[weight])
+    assert not torch.equal(first.state_dict()[weight], other.state_dict()[weight])
+    teacher = first.teacher.module.backbone.state_dict()
+    assert all(torch.equal(v, teacher[k]) for k, v in first.backbone.state_dict().items())
+    assert not first.training
+
+
+def test_checkpoint_loads_exactly_or_names_the_mismatch(tmp_path):
+    source = init_model(Config.fromfile(DEMO_CFG), seed=3)
+    torch.save(dict(state_dict=source.state_dict()), tmp_path / 'mst.pth')
+    loaded = init_model(Config.fromfile(DEMO_CFG), str(tmp_path / 'mst.pth'))
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in source.state_dict().items())
+
+    # a checkpoint of a wider network does not load into the demo's
+    wide = Config.fromfile(DEMO_CFG)
+    wide.model.neck.hidden_channels = 256
+    torch.save(dict(state_dict=init_model(wide).state_dict()), tmp_path / 'wide.pth')
+    with pytest.raises(RuntimeError, match='size mismatch for neck'):
+        init_model(Config.fromfile(DEMO_CFG), str(tmp_path / 'wide.pth'))
