@@ -10,11 +10,7 @@ _base_ = [
 model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4, feedforward_channels=512),
-        img_size=28,
-        patch_size=4,
-        in_channels=1,
-        drop_path_rate=0.0,
-    ),
+        img_size=28, patch_size=4, in_channels=1, drop_path_rate=0.0),
     neck=dict(in_channels=128, hidden_channels=512, out_channels=256),  # out 256: a small head for 10k images
     head=dict(out_channels=256, warmup_teacher_temp_epochs=1),
     decoder=dict(in_channels=128, stride=4, out_channels=1),
@@ -25,24 +21,10 @@ max_epochs = 5
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - 1,
-        eta_min=1e-5,
-        by_epoch=True,
-        begin=1,
-        end=max_epochs,
-        convert_to_iter_based=True,
-    ),
-    dict(
-        type='CosineAnnealingParamScheduler',
-        param_name='weight_decay',
-        eta_min_ratio=10,
-        by_epoch=True,
-        begin=0,
-        end=max_epochs,
-        convert_to_iter_based=True,
-    ),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True, begin=1, end=max_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingParamScheduler', param_name='weight_decay', eta_min_ratio=10, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=64)

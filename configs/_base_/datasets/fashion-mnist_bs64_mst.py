@@ -43,7 +43,6 @@ knn_query_dataloader = dict(
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type=dataset_type, data_root=data_root, download=False, split='test', test_mode=True, pipeline=test_pipeline
-    ),
+    dataset=dict(type=dataset_type, data_root=data_root, download=False, split='test', test_mode=True,
+                 pipeline=test_pipeline),
 )

@@ -1,7 +1,6 @@
 # ImageNet-1k labelled loaders for k-NN: bank = train, query = val, DINO's test-time resize + centre crop.
 data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True
-)
+    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -19,6 +19,5 @@ model = dict(
         dict(type='FPN', in_channels=[96, 192, 384, 384], out_channels=256, num_outs=5),
     ],
 )
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0)})
-)
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0),
+                                                     'cls_token': dict(decay_mult=0.0)}))
