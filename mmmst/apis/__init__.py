@@ -1,3 +1,3 @@
-from .model import init_model
+from .model import add_checkpoint_arguments, checkpoint_from_arguments, init_model
 
-__all__ = ['init_model']
+__all__ = ['init_model', 'add_checkpoint_arguments', 'checkpoint_from_arguments']

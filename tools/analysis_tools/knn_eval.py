@@ -19,13 +19,13 @@ import sys
 import torch
 from mmengine.config import DictAction
 
+from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?', help='an MST checkpoint (omit with --random-init)')
-    parser.add_argument('--random-init', action='store_true', help='evaluate the network as initialised (--seed)')
-    parser.add_argument('--seed', type=int, default=0, help='torch seed of --random-init')
+    add_checkpoint_arguments(parser)
     parser.add_argument('--feature', choices=('cls', 'patch-mean'), default='cls', help='teacher feature to compare')
     parser.add_argument('--k', type=int, default=20)
     parser.add_argument('--temperature', type=float, default=0.07)
@@ -33,16 +33,14 @@ def main(argv=None):
     parser.add_argument('--out', help='write {"knn_top1": ...} to this json file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    if (args.checkpoint is None) == (not args.random_init):
-        parser.error('give a checkpoint or --random-init, not both')
-    for path in (args.config, args.checkpoint or args.config):
+    checkpoint = checkpoint_from_arguments(parser, args)
+    for path in (args.config, checkpoint or args.config):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
     from mmengine.runner import Runner
 
     import mmmst  # noqa: F401
-    from mmmst.apis import init_model
     from mmmst.config_checks import load_checked_config
     from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
     from mmmst.evaluation import extract_features, knn_top1
@@ -53,7 +51,7 @@ def main(argv=None):
         )
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    model = init_model(cfg, None if args.random_init else args.checkpoint, args.seed)
+    model = init_model(cfg, checkpoint, args.seed)
     if args.feature == 'cls':
         encode = model.extract_feat
     else:

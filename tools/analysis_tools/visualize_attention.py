@@ -14,27 +14,25 @@ import sys
 
 from mmengine.config import DictAction
 
+from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?', help='an MST checkpoint (omit with --random-init)')
-    parser.add_argument('--random-init', action='store_true', help='the network as initialised (--seed)')
-    parser.add_argument('--seed', type=int, default=0)
+    add_checkpoint_arguments(parser)
     parser.add_argument('--out', required=True, help='PNG file to write')
     parser.add_argument('--num', type=int, default=8, help='number of images')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    if (args.checkpoint is None) == (not args.random_init):
-        parser.error('give a checkpoint or --random-init, not both')
+    checkpoint = checkpoint_from_arguments(parser, args)
     if args.num < 1:
         parser.error(f'--num must be >= 1, got {args.num}')
-    for path in (args.config, args.checkpoint or args.config):
+    for path in (args.config, checkpoint or args.config):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
     import mmmst  # noqa: F401
-    from mmmst.apis import init_model
     from mmmst.config_checks import check_data_roots, load_checked_config
     from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks
 
@@ -46,7 +44,7 @@ def main(argv=None):
         check_data_roots(cfg, loaders=(loader,))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    model = init_model(cfg, None if args.random_init else args.checkpoint, args.seed)
+    model = init_model(cfg, checkpoint, args.seed)
     plot_attention_and_masks(model, first_query_images(model, cfg, args.num, loader), args.out)
     print(f'written: {args.out}')
 
