@@ -11,6 +11,7 @@ TINY_SWIN = dict(embed_dims=16, depths=[1, 1], num_heads=[2, 2])
 
 
 def tiny_vit(**kwargs):
+    kwargs.setdefault('with_mask_token', True)
     model = MSTViT(arch=TINY, img_size=32, patch_size=8, **kwargs)
     model.init_weights()
     model.eval()
@@ -72,11 +73,12 @@ def test_masked_patches_carry_only_the_mask_token():
 def test_mask_token_receives_gradient_only_when_used():
     model = tiny_vit()
     x = torch.randn(2, 3, 32, 32)
-    model.encode(x).cls_token.sum().backward()
+    # squared: the plain sum of a LayerNorm output has zero gradient whatever the input
+    model.encode(x).cls_token.pow(2).sum().backward()
     assert model.mask_token.grad is None or not model.mask_token.grad.any()
     mask = torch.zeros(2, 16, dtype=torch.bool)
     mask[:, 3] = True
-    model.encode(x, mask).cls_token.sum().backward()
+    model.encode(x, mask).cls_token.pow(2).sum().backward()
     assert model.mask_token.grad.abs().sum() > 0
 
 
@@ -104,8 +106,10 @@ def test_vit_bad_config(kwargs, match):
         MSTViT(**kwargs)
 
 
-def tiny_swin():
-    model = MSTSwinTransformer(arch=TINY_SWIN, img_size=32, patch_size=4, window_size=4, out_indices=(1,))
+def tiny_swin(with_mask_token=True):
+    model = MSTSwinTransformer(
+        arch=TINY_SWIN, img_size=32, patch_size=4, window_size=4, out_indices=(1,), with_mask_token=with_mask_token
+    )
     model.init_weights()
     model.eval()
     return model
@@ -146,3 +150,37 @@ def test_swin_bad_config():
         MSTSwinTransformer(arch='huge')
     with pytest.raises(ValueError, match='img_size 200 is not divisible by the final stride 32'):
         MSTSwinTransformer(arch='tiny', img_size=200)
+
+
+@pytest.mark.parametrize('build', [tiny_vit, tiny_swin])
+def test_downstream_backbone_has_no_mask_token_and_refuses_a_mask(build):
+    """Built as a detector / segmentor / linear probe builds it: every parameter is one the forward uses."""
+    model = build(with_mask_token=False)
+    assert model.mask_token is None and 'mask_token' not in model.state_dict()
+    model.train()
+    x = torch.randn(2, 3, 32, 32)
+    sum(out.sum() for out in model(x)).backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+    with pytest.raises(ValueError, match='with_mask_token=False'):
+        model.encode(x, torch.zeros(2, 16, dtype=torch.bool))
+
+
+@pytest.mark.parametrize('build', [tiny_vit, tiny_swin])
+def test_checkpoint_mask_token_is_dropped_and_everything_else_stays_strict(build):
+    """An MST checkpoint (with mask token) loads strictly into a backbone without one; other keys still count."""
+    pretrained = build(with_mask_token=True)
+    state = pretrained.state_dict()
+    model = build(with_mask_token=False)
+    model.load_state_dict(state, strict=True)  # the mask token is the only extra key, and it is dropped
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, state[name], msg=name)
+    with pytest.raises(RuntimeError, match='Unexpected key.*not_a_weight'):
+        model.load_state_dict(dict(state, not_a_weight=torch.zeros(1)), strict=True)
+    missing = {k: v for k, v in state.items() if k != 'norm1.weight' and not k.endswith('ln1.weight')}
+    with pytest.raises(RuntimeError, match='Missing key'):
+        model.load_state_dict(missing, strict=True)
+    # a backbone that masks still needs the token from its checkpoint
+    without_token = {k: v for k, v in state.items() if k != 'mask_token'}
+    with pytest.raises(RuntimeError, match='Missing key.*mask_token'):
+        build(with_mask_token=True).load_state_dict(without_token, strict=True)

@@ -61,7 +61,25 @@ def test_without_mask_generator_and_decoder_it_is_dino(max_iters):
     max_iters(100)
     model = build(mask_generator=None, decoder=None)
     assert set(model.loss(views(), None)) == {'loss_dino'}
-    assert not model.backbone.mask_token.requires_grad
+    # nothing masks, so there is no mask token (a parameter without gradient would stop DDP)
+    assert model.backbone.mask_token is None and model.teacher.module.backbone.mask_token is None
+
+
+def test_masking_mst_owns_a_mask_token_and_refuses_a_contradiction():
+    assert build().backbone.mask_token is not None
+    with pytest.raises(ValueError, match='with_mask_token=False contradicts'):
+        build(backbone=dict(TINY_VIT, with_mask_token=False))
+
+
+def test_dino_mode_checkpoint_with_a_mask_token_still_loads_strictly():
+    """Checkpoints written before the mask token became optional hold one in student and teacher."""
+    masking = build()
+    state = masking.state_dict()
+    assert 'backbone.mask_token' in state and 'teacher.module.backbone.mask_token' in state
+    dino = build(mask_generator=None, decoder=None)
+    state = {k: v for k, v in state.items() if not k.startswith('decoder.')}
+    dino.load_state_dict(state, strict=True)
+    torch.testing.assert_close(dino.backbone.pos_embed, masking.backbone.pos_embed)
 
 
 def test_student_masks_come_from_teacher_attention(max_iters, monkeypatch):

@@ -43,6 +43,15 @@ class MST(BaseSelfSupervisor):
         data_preprocessor: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
     ):
+        # The [MASK] token exists only where something masks: DINO mode has no parameter without a gradient.
+        masks = mask_generator is not None
+        if isinstance(backbone, dict):
+            if backbone.get('with_mask_token', masks) != masks:
+                raise ValueError(
+                    f'MST: backbone.with_mask_token={backbone["with_mask_token"]!r} contradicts '
+                    f'mask_generator={mask_generator!r}; leave it unset, MST sets it'
+                )
+            backbone = dict(backbone, with_mask_token=masks)
         super().__init__(
             backbone=backbone, neck=neck, head=head, data_preprocessor=data_preprocessor, init_cfg=init_cfg
         )
@@ -61,9 +70,6 @@ class MST(BaseSelfSupervisor):
         self.num_global_views = num_global_views
 
         self.mask_generator = MODELS.build(mask_generator) if isinstance(mask_generator, dict) else mask_generator
-        if self.mask_generator is None:
-            # Unused without masking; frozen so that DDP does not wait for its gradient.
-            self.backbone.mask_token.requires_grad_(False)
 
         self.decoder = MODELS.build(decoder) if isinstance(decoder, dict) else decoder
         if self.decoder is not None:

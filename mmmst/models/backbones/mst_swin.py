@@ -3,19 +3,19 @@
 from typing import Optional, Tuple
 
 import torch
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
 from mmmst.registry import MODELS
 
+from .mask_token import MaskTokenMixin
 from .output import MSTBackboneOutput
 
 
 @MODELS.register_module()
-class MSTSwinTransformer(SwinTransformer):
-    """Swin backbone of MST (DESIGN.md §4).
+class MSTSwinTransformer(MaskTokenMixin, SwinTransformer):
+    """Swin backbone of MST.
 
     Swin has no CLS token, so two stand-ins make the whole algorithm run:
 
@@ -32,10 +32,20 @@ class MSTSwinTransformer(SwinTransformer):
         img_size (int): size of the global views; must be divisible by ``patch_size * 2 ** (stages - 1)``.
         pad_small_map (bool): pad feature maps smaller than a window; on by default because the 96 px local
             crops give 6 x 6 and 3 x 3 maps in Swin-T's last stages (window 7).
+        with_mask_token (bool): own a learnable ``mask_token``. Defaults to False (downstream models).
         **kwargs: the rest of :class:`SwinTransformer`'s arguments.
     """
 
-    def __init__(self, arch='tiny', img_size=224, patch_size=4, out_indices=(3,), pad_small_map=True, **kwargs):
+    def __init__(
+        self,
+        arch='tiny',
+        img_size=224,
+        patch_size=4,
+        out_indices=(3,),
+        pad_small_map=True,
+        with_mask_token=False,
+        **kwargs,
+    ):
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(
                 f'MSTSwinTransformer: unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} or pass a dict'
@@ -53,7 +63,7 @@ class MSTSwinTransformer(SwinTransformer):
         if any(s % stride for s in sizes):
             raise ValueError(f'MSTSwinTransformer: img_size {img_size} is not divisible by the final stride {stride}')
         self.patch_size = patch_size
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        self._init_mask_token(with_mask_token, self.embed_dims)
         # encode() needs the final-stage norm, which SwinTransformer builds only for stages in out_indices.
         last = len(self.stages) - 1
         if not hasattr(self, f'norm{last}'):
@@ -61,8 +71,7 @@ class MSTSwinTransformer(SwinTransformer):
 
     def init_weights(self):
         super().init_weights()
-        if not (isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'):
-            trunc_normal_(self.mask_token, std=0.02)
+        self._init_mask_token_weights()
 
     @property
     def feat_channels(self) -> int:
@@ -80,9 +89,7 @@ class MSTSwinTransformer(SwinTransformer):
         """
         x, hw_shape = self.patch_embed(x)  # (B, N, C)
         if mask is not None:
-            mask = self._mask_at_patch_resolution(mask, hw_shape)
-            w = mask.unsqueeze(-1).to(x.dtype)
-            x = x * (1 - w) + self.mask_token.to(x.dtype) * w
+            x = self._replace_masked(x, self._mask_at_patch_resolution(mask, hw_shape))
         if self.use_abs_pos_embed:
             x = x + resize_pos_embed(
                 self.absolute_pos_embed, self.patch_resolution, hw_shape, self.interpolate_mode, self.num_extra_tokens

@@ -4,25 +4,25 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
-from torch import nn
 
 from mmmst.registry import MODELS
 
+from .mask_token import MaskTokenMixin
 from .output import MSTBackboneOutput
 
 
 @MODELS.register_module()
-class MSTViT(VisionTransformer):
+class MSTViT(MaskTokenMixin, VisionTransformer):
     """ViT (DeiT) backbone of MST.
 
     Two additions to mmpretrain's :class:`VisionTransformer`, everything else (archs, ``out_type``,
     ``out_indices``, position-embedding interpolation for 96 px local crops) is inherited:
 
     - ``mask``: the patch embeddings of masked patches are replaced by a learnable ``mask_token`` before the
-      position embedding is added (BERT style, paper §3.2).
+      position embedding is added (BERT style, paper §3.2). The token exists only with ``with_mask_token=True``,
+      which MST sets when it masks (see :class:`MaskTokenMixin`).
     - ``encode(x, mask, return_cls_attention=True)``: what MST needs of a view (CLS token, patch-token map)
       and, for the teacher, the last block's CLS-to-patch attention averaged over heads,
       ``softmax(q_cls K^T / sqrt(d))[:, 1:]``. It costs one extra ``q_cls @ K^T`` per head (O(N)); the block
@@ -35,10 +35,13 @@ class MSTViT(VisionTransformer):
         patch_size (int): patch size.
         norm_out_indices (bool): apply the final norm to every output of ``out_indices``, not only the last
             block's (DINO's ``get_intermediate_layers``, used by the linear probe). Defaults to False.
+        with_mask_token (bool): own a learnable ``mask_token``. Defaults to False (downstream models).
         **kwargs: the rest of :class:`VisionTransformer`'s arguments.
     """
 
-    def __init__(self, arch='deit-small', img_size=224, patch_size=16, norm_out_indices=False, **kwargs):
+    def __init__(
+        self, arch='deit-small', img_size=224, patch_size=16, norm_out_indices=False, with_mask_token=False, **kwargs
+    ):
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(f'MSTViT: unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} or pass a dict')
         sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
@@ -47,12 +50,11 @@ class MSTViT(VisionTransformer):
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
         self.patch_size = patch_size
         self.norm_out_indices = norm_out_indices
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.embed_dims))
+        self._init_mask_token(with_mask_token, self.embed_dims)
 
     def init_weights(self):
         super().init_weights()
-        if not (isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'):
-            trunc_normal_(self.mask_token, std=0.02)
+        self._init_mask_token_weights()
 
     @property
     def feat_channels(self) -> int:
@@ -81,8 +83,7 @@ class MSTViT(VisionTransformer):
                 raise ValueError(
                     f'MSTViT: mask shape {tuple(mask.shape)} does not match the {tuple(x.shape[:2])} patches'
                 )
-            w = mask.unsqueeze(-1).to(x.dtype)  # (B, N, 1)
-            x = x * (1 - w) + self.mask_token.to(x.dtype) * w
+            x = self._replace_masked(x, mask)
         if self.cls_token is not None:
             x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
         x = x + resize_pos_embed(

@@ -1,0 +1,57 @@
+"""The learnable [MASK] embedding of MST's backbones, present only where something masks."""
+
+from typing import Optional
+
+import torch
+from mmengine.model.weight_init import trunc_normal_
+from torch import nn
+
+
+class MaskTokenMixin:
+    """Adds MST's ``mask_token`` (paper §3.2) to a backbone, only when ``with_mask_token=True``.
+
+    Only MST pretraining with a mask generator masks patches; a backbone for DINO mode, a linear probe or a
+    detector / segmentor has no mask token at all, so no trainable parameter is left without a gradient (DDP
+    with ``find_unused_parameters=False``, the OpenMMLab default, stops on such a parameter at its second step).
+
+    Loading: a checkpoint's ``mask_token`` is dropped by a backbone that has none (every MST checkpoint holds
+    one, and older DINO-mode checkpoints do too); every other key is loaded exactly as before, so a wrong prefix
+    or layout still reports its missing and unexpected keys.
+    """
+
+    mask_token: Optional[nn.Parameter]
+
+    def _init_mask_token(self, with_mask_token: bool, embed_dims: int) -> None:
+        if with_mask_token:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        else:
+            self.register_parameter('mask_token', None)
+
+    def _init_mask_token_weights(self) -> None:
+        """BERT / DINO-style init, skipped when the weights come from a checkpoint."""
+        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
+        if self.mask_token is not None and not pretrained:
+            trunc_normal_(self.mask_token, std=0.02)
+
+    def _replace_masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Replace masked patch embeddings by the mask token.
+
+        Args:
+            x (Tensor): (B, N, C) patch embeddings (before the position embedding).
+            mask (Tensor): (B, N) bool, True where the patch is masked.
+
+        Returns:
+            Tensor: (B, N, C), ``x * (1 - m) + mask_token * m``.
+        """
+        if self.mask_token is None:
+            raise ValueError(
+                f'{type(self).__name__}: a mask was given but the backbone was built with with_mask_token=False '
+                '(MST builds it with a mask token whenever its mask_generator is set)'
+            )
+        w = mask.unsqueeze(-1).to(x.dtype)  # (B, N, 1)
+        return x * (1 - w) + self.mask_token.to(x.dtype) * w
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if self.mask_token is None:
+            state_dict.pop(prefix + 'mask_token', None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
