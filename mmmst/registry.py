@@ -1,4 +1,4 @@
-"""mmmst registers into mmpretrain's registries (DESIGN.md §4).
+"""mmmst registers into mmpretrain's registries.
 
 mmengine resolves ``scope.Name`` only among the root registries' direct children, so registries of our own
 parented under mmpretrain's would be unreachable from mmdet / mmseg configs. Registering into mmpretrain's
@@ -6,6 +6,14 @@ own registries makes every component reachable as ``type='MSTViT'`` under ``defa
 as ``type='mmpretrain.MSTViT'`` from mmdet and mmseg.
 """
 
-from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+from mmpretrain.registry import (
+    DATASETS,
+    HOOKS,
+    METRICS,
+    MODEL_WRAPPERS,
+    MODELS,
+    OPTIM_WRAPPER_CONSTRUCTORS,
+    TRANSFORMS,
+)
 
-__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODELS', 'TRANSFORMS']
+__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'TRANSFORMS']

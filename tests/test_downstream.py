@@ -1,23 +1,16 @@
-"""mmdet / mmseg configs: MST checkpoints really load, wrong ones fail loudly, and each trains and evaluates.
+"""mmdet / mmseg configs, loaded in-process: MST checkpoints really load, wrong ones fail loudly, layer decay.
 
-Smoke-run overrides (sizes only): data roots -> tiny COCO / Cityscapes trees made here in the exact on-disk formats;
-batch 1 (UperNet training: 2), no workers; Mask R-CNN images resized to 128 x 96; Cityscapes resized to
-256 x 128 with 64 x 128 crops; 2 training iterations, then one evaluation.
+The launcher runs (2 gloo processes, train then test) are in test_downstream_dist.py.
 """
 
-import json
 import logging
-import os
 import os.path as osp
-import uuid
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
-from PIL import Image
+from mmpretrain.structures import DataSample
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET = osp.join(ROOT, 'configs/mst/benchmarks/mmdetection')
@@ -37,7 +30,8 @@ def mst_checkpoints(tmp_path_factory):
 
     root = tmp_path_factory.mktemp('ckpt')
     out = {}
-    for name, backbone in (('vit', MSTViT(arch='deit-small')), ('swin', MSTSwinTransformer(arch='tiny'))):
+    masking = dict(with_mask_token=True)  # as in every MST pretraining checkpoint
+    for name, backbone in (('vit', MSTViT(arch='deit-small', **masking)), ('swin', MSTSwinTransformer(**masking))):
         backbone.init_weights()
         teacher = {
             k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in backbone.state_dict().items()
@@ -69,7 +63,9 @@ def test_backbone_tensors_equal_checkpoint_teacher(key, mst_checkpoints):
     path, teacher = mst_checkpoints[arch]
     model = build(config, path)
     state = model.backbone.state_dict()
-    # every pretrained tensor arrives; only the norms of the extra Swin output stages are new
+    # every pretrained tensor but the mask token arrives; only the norms of the extra Swin output stages are new
+    assert 'mask_token' in teacher and 'mask_token' not in state
+    teacher = {k: v for k, v in teacher.items() if k != 'mask_token'}
     assert set(teacher) <= set(state)
     assert set(state) - set(teacher) <= {f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')}
     for name, tensor in teacher.items():
@@ -100,117 +96,63 @@ def test_wrong_layout_lists_the_mismatch(mst_checkpoints):
     assert 'missing keys in source state_dict' in text and 'cls_token' in text and 'pos_embed' in text
 
 
-@pytest.fixture(scope='module')
-def coco_tree(tmp_path_factory):
-    """2 train + 2 val images with polygon masks in COCO's json format."""
-    root = tmp_path_factory.mktemp('coco')
-    rng = np.random.default_rng(0)
-    os.makedirs(root / 'annotations')
-    for split in ('train', 'val'):
-        os.makedirs(root / split)
-        images, annotations = [], []
-        for i in range(2):
-            Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(root / split / f'{i}.jpg')
-            images.append(dict(id=i + 1, file_name=f'{i}.jpg', height=96, width=128))
-            x, y, w, h = 20 + 10 * i, 15, 60, 50
-            annotations.append(
-                dict(
-                    id=i + 1,
-                    image_id=i + 1,
-                    category_id=1,
-                    iscrowd=0,
-                    area=w * h / 2,
-                    bbox=[x, y, w, h],
-                    segmentation=[[x, y, x + w, y, x + w / 2, y + h]],
-                )
-            )
-        categories = [dict(id=1, name='person')]
-        with open(root / 'annotations' / f'instances_{split}.json', 'w') as f:
-            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
-    return str(root)
+def test_no_trainable_parameter_without_gradient(mst_checkpoints):
+    """What stops DDP (find_unused_parameters=False) at its second step: a parameter no forward uses."""
+    from mmengine.registry import MODELS
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/mst/benchmarks/deit-small-p16_linear-8xb128-coslr-100e_in1k.py'))
+    init_default_scope('mmpretrain')
+    cfg.model.backbone.init_cfg.checkpoint = mst_checkpoints['vit'][0]
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    loss = model.loss(torch.randn(2, 3, 64, 64), [DataSample().set_gt_label(i) for i in (0, 1)])['loss']
+    loss.backward()
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable == ['head.fc.weight', 'head.fc.bias']  # the frozen backbone has nothing left trainable
+    assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
 
 
-@pytest.fixture(scope='module')
-def cityscapes_tree(tmp_path_factory):
-    """leftImg8bit/{train,val}/<city>/*_leftImg8bit.png + gtFine/.../*_gtFine_labelTrainIds.png, 2 images each."""
-    root = tmp_path_factory.mktemp('cityscapes')
-    rng = np.random.default_rng(0)
-    for split in ('train', 'val'):
-        for folder in ('leftImg8bit', 'gtFine'):
-            os.makedirs(root / folder / split / 'aachen')
-        for i in range(2):
-            stem = f'aachen_00000{i}_000019'
-            Image.fromarray(rng.integers(0, 255, (128, 256, 3), dtype=np.uint8)).save(
-                root / 'leftImg8bit' / split / 'aachen' / f'{stem}_leftImg8bit.png'
-            )
-            labels = np.zeros((128, 256), dtype=np.uint8)
-            labels[:, 128:] = 13  # car
-            labels[:10] = 255  # ignore
-            Image.fromarray(labels).save(root / 'gtFine' / split / 'aachen' / f'{stem}_gtFine_labelTrainIds.png')
-    return str(root)
+@pytest.mark.parametrize('key,rate', [('det-deit', 0.7), ('seg-deit', 0.65)])
+def test_layer_decay_reaches_every_mstvit_block(key, rate, mst_checkpoints):
+    """lr of block i = base lr x rate ** (13 - (i + 1)); embeddings rate ** 13; neck and heads the base lr."""
+    from mmengine.optim import build_optim_wrapper
 
-
-def set_pipeline_sizes(pipeline, scale, crop=None):
-    for t in pipeline:
-        if t['type'] in ('Resize', 'RandomResize'):
-            t['scale'] = scale
-            t.pop('ratio_range', None) if t['type'] == 'Resize' else None
-        if t['type'] == 'RandomCrop' and crop is not None:
-            t['crop_size'] = crop
-
-
-def common_overrides(cfg, work_dir, checkpoint):
-    cfg.work_dir = str(work_dir)
-    cfg.experiment_name = f'smoke_{uuid.uuid4().hex}'
-    cfg.model.backbone.init_cfg.checkpoint = checkpoint
-    cfg.log_level = 'WARNING'
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[name].update(batch_size=1, num_workers=0, persistent_workers=False)
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.visualization.draw = False
-
-
-@pytest.mark.parametrize('key', ['det-swin', 'det-deit'])
-def test_mask_rcnn_smoke_run(key, coco_tree, mst_checkpoints, tmp_path):
     config, arch = CONFIGS[key]
     cfg = Config.fromfile(config)
-    common_overrides(cfg, tmp_path, mst_checkpoints[arch][0])
-    for name, split in (('train_dataloader', 'train'), ('val_dataloader', 'val'), ('test_dataloader', 'val')):
-        dataset = cfg[name].dataset
-        dataset.update(
-            data_root=coco_tree,
-            ann_file=f'annotations/instances_{split}.json',
-            data_prefix=dict(img=f'{split}/'),
-            metainfo=dict(classes=('person',)),
-        )
-        set_pipeline_sizes(dataset.pipeline, (128, 96))
-    for name in ('val_evaluator', 'test_evaluator'):
-        cfg[name].ann_file = osp.join(coco_tree, 'annotations/instances_val.json')
-    cfg.model.roi_head.bbox_head.num_classes = 1
-    cfg.model.roi_head.mask_head.num_classes = 1
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    assert np.isfinite(runner.message_hub.get_scalar('train/loss').data[0]).all()
-    scalars = runner.message_hub.log_scalars
-    assert 'val/coco/bbox_mAP' in scalars and 'val/coco/segm_mAP' in scalars
+    model = build(config, mst_checkpoints[arch][0])
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == rate
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    lr = {}
+    for group in optimizer.param_groups:
+        lr[group['param_name']] = (group['lr'], group['weight_decay'])
+    assert set(lr) == {n for n, p in model.named_parameters() if p.requires_grad}
+    for i in range(12):
+        assert lr[f'backbone.layers.{i}.attn.qkv.weight'][0] == pytest.approx(base_lr * rate ** (12 - i))
+    for name in ('backbone.patch_embed.projection.weight', 'backbone.pos_embed', 'backbone.cls_token'):
+        assert lr[name][0] == pytest.approx(base_lr * rate**13), name
+    head = next(n for n in lr if not n.startswith('backbone.'))
+    assert lr[head][0] == pytest.approx(base_lr)
+    wd = cfg.optim_wrapper.optimizer.weight_decay
+    assert lr['backbone.layers.0.attn.qkv.weight'][1] == wd
+    assert lr['backbone.layers.0.attn.qkv.bias'][1] == 0 and lr['backbone.pos_embed'][1] == 0
+    assert lr['backbone.ln1.weight'][1] == 0
 
 
-@pytest.mark.parametrize('key', ['seg-deit', 'seg-swin'])
-def test_upernet_cityscapes_smoke_run(key, cityscapes_tree, mst_checkpoints, tmp_path):
-    config, arch = CONFIGS[key]
-    cfg = Config.fromfile(config)
-    common_overrides(cfg, tmp_path, mst_checkpoints[arch][0])
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[name].dataset.data_root = cityscapes_tree
-        set_pipeline_sizes(cfg[name].dataset.pipeline, (256, 128), crop=(64, 128))
-    cfg.model.data_preprocessor.size = (64, 128)
-    cfg.train_dataloader.batch_size = 2  # the pooled branch of UperNet has BN: 2 images per batch
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=2)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    scalars = runner.message_hub.log_scalars
-    assert 'val/mIoU' in scalars and 'val/mAcc' in scalars
+def test_layer_decay_refuses_a_backbone_without_depths():
+    from mmengine.optim import build_optim_wrapper
+    from torch import nn
+
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Linear(2, 2)
+
+    cfg = dict(
+        optimizer=dict(type='AdamW', lr=1e-4),
+        constructor='mmpretrain.BackboneLayerDecayOptimWrapperConstructor',
+        paramwise_cfg=dict(layer_decay_rate=0.7),
+    )
+    with pytest.raises(TypeError, match='Detector.backbone \\(Linear\\) has no get_layer_depth'):
+        build_optim_wrapper(Detector(), cfg)

@@ -40,14 +40,15 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
     import mmmst  # noqa: F401
     from mmmst.config_checks import load_checked_config
-    from mmmst.engine.cpu_dist import init_cpu_process_group
+    from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     cfg.launcher = args.launcher
-    init_cpu_process_group(args.launcher)
+    if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
+        use_cpu_wrapper(cfg)
     cfg.load_from = args.checkpoint
     cfg.work_dir = (
         args.work_dir or cfg.get('work_dir') or osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])

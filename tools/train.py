@@ -64,14 +64,15 @@ def main(argv=None):
         sys.exit(f'config file {args.config!r} does not exist')
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.config_checks import load_checked_config
-    from mmmst.engine.cpu_dist import init_cpu_process_group
+    from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     cfg = merge_args(cfg, args)
-    init_cpu_process_group(args.launcher)
+    if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
+        use_cpu_wrapper(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -31,5 +31,3 @@ auto_scale_lr = dict(base_batch_size=64)
 
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_epochs))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
-# CPU runs: `tools/dist_train.sh` with gloo; DDP over CPU modules takes no device ids
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)

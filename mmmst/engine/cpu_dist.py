@@ -1,12 +1,19 @@
-"""Distributed runs on CPU-only machines (gloo).
+"""Distributed runs on machines without a GPU (gloo), with the same launchers and arguments as on GPUs.
 
-mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` before starting the process group, which
-fails where no GPU is visible. When that is the case, start the gloo process group here; the Runner then finds it
-initialised and skips its own set-up.
+mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` before starting the process group, and
+its Runner wraps the model in DDP with ``device_ids=[LOCAL_RANK]``; both fail where no GPU is visible. So on
+such a machine the tools start the gloo process group themselves (the Runner then finds it initialised and
+skips its own set-up) and select :class:`CPUDistributedDataParallel` as the model wrapper.
 """
 
 import torch
 import torch.distributed as dist
+from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
+
+from mmmst.registry import MODEL_WRAPPERS
+
+#: the value of ``model_wrapper_cfg.type`` for CPU processes (reachable from mmdet / mmseg scopes too)
+CPU_WRAPPER = 'mmpretrain.CPUDistributedDataParallel'
 
 
 def init_cpu_process_group(launcher: str) -> bool:
@@ -15,3 +22,26 @@ def init_cpu_process_group(launcher: str) -> bool:
         return False
     dist.init_process_group(backend='gloo', init_method='env://')
     return True
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """mmengine's DDP wrapper for CPU processes: no device ids, and per-process BatchNorm instead of SyncBN.
+
+    ``SyncBatchNorm`` runs only on GPUs; on CPU processes it becomes BatchNorm over each process's batch (what
+    mmengine does for a single process), so a gloo run checks the config, data and code path, not the
+    statistics of SyncBN. mmengine's defaults for its own wrapper apply (``broadcast_buffers=False``).
+    """
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        kwargs.setdefault('broadcast_buffers', False)
+        super().__init__(module=revert_sync_batchnorm(module), device_ids=None, **kwargs)
+
+
+def use_cpu_wrapper(cfg) -> None:
+    """Point ``cfg.model_wrapper_cfg`` at :class:`CPUDistributedDataParallel`, keeping its other options."""
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.pop('device_ids', None)
+    if 'find_unused_parameters' in cfg and 'find_unused_parameters' not in wrapper:
+        wrapper['find_unused_parameters'] = cfg.find_unused_parameters
+    cfg.model_wrapper_cfg = dict(wrapper, type=CPU_WRAPPER)

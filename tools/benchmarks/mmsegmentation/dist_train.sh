@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# Fine-tune an MST checkpoint in mmseg:
+# Fine-tune an MST checkpoint in mmseg on <gpus> GPUs (gloo CPU processes where no GPU is visible):
 #   bash tools/benchmarks/mmsegmentation/dist_train.sh <config> <mst checkpoint> <gpus> [train.py options]
-# A converted checkpoint (tools/model_converters/mst_to_backbone.py) needs
-#   --cfg-options model.backbone.init_cfg.prefix=backbone.
-CODEBASE=mmseg exec bash "$(dirname "$0")/../dist_finetune.sh" "$@"
+# The configs read the teacher backbone (prefix teacher.module.backbone.); a converted checkpoint
+# (tools/model_converters/mst_to_backbone.py) needs --cfg-options model.backbone.init_cfg.prefix=backbone.
+set -e
+CONFIG=$1
+CHECKPOINT=$2
+GPUS=$3
+shift 3 || { echo "usage: $0 <config> <mst checkpoint> <gpus> [options]" >&2; exit 2; }
+CODEBASE=mmseg TOOL=train exec bash "$(dirname "$0")/../dist_launch.sh" "$CONFIG" "$GPUS" \
+    --cfg-options model.backbone.init_cfg.checkpoint="$CHECKPOINT" "$@"

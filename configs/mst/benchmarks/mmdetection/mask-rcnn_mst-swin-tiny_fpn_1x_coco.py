@@ -28,7 +28,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(_delete_=True, type='AdamW', lr=0.0001, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={'relative_position_bias_table': dict(decay_mult=0.0),
-                                    'norm': dict(decay_mult=0.0), 'mask_token': dict(decay_mult=0.0)}),
+                                    'norm': dict(decay_mult=0.0)}),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),

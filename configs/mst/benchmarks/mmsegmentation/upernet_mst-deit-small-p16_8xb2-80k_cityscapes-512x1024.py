@@ -30,14 +30,20 @@ model = dict(
     auxiliary_head=dict(in_channels=384, num_classes=19),
 )
 
-# AdamW as mmseg's transformer recipes; no decay on norms, position embedding and tokens
+# ViT fine-tuning recipe of mmseg's MAE / BEiT UperNet configs: AdamW 1e-4, wd 0.05, layer-wise lr decay 0.65
+# (block i of 12 gets lr x 0.65 ** (13 - (i + 1)), the embeddings 0.65 ** 13, neck and heads the full lr), no
+# decay on 1-D parameters (norms, biases), the position embedding and the CLS token.
+# `--cfg-options optim_wrapper.paramwise_cfg.layer_decay_rate=1.0` turns the decay off.
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult=0.0),
-                                    'mask_token': dict(decay_mult=0.0), 'norm': dict(decay_mult=0.0),
-                                    'relative_position_bias_table': dict(decay_mult=0.0)}),
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    constructor='mmpretrain.BackboneLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(
+        layer_decay_rate=0.65,
+        flat_decay_mult=0.0,
+        custom_keys={'.pos_embed': dict(decay_mult=0.0), '.cls_token': dict(decay_mult=0.0)},
+    ),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),

@@ -15,3 +15,12 @@ model = dict(
     decode_head=dict(in_channels=[96, 192, 384, 768]),
     auxiliary_head=dict(in_channels=384, in_index=2),
 )
+
+# mmseg's Swin UperNet recipe: AdamW 6e-5, wd 0.01, no decay on norms and the relative position tables
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0), 'relative_position_bias_table': dict(decay_mult=0.0),
+                                    'absolute_pos_embed': dict(decay_mult=0.0)}),
+)
