@@ -233,6 +233,11 @@ def test_shortened_demo_writes_metrics_and_report(fashion_mnist, tmp_path):
     report = open(tmp_path / 'report.md').read()
     assert f'| raw pixels | {metrics["knn_top1_raw_pixels"]:.2f} |' in report
     assert osp.isfile(tmp_path / 'epoch_1.pth')
+    # the collapse monitors reach mmengine's scalar log like the losses
+    scalars_json = next(osp.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f == 'scalars.json')
+    logged = json.loads(open(scalars_json).readline())
+    for key in ('teacher_entropy', 'kl_teacher_student', 'teacher_feature_std', 'mask_ratio', 'center_norm'):
+        assert np.isfinite(logged[key]), key
 
 
 def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_path):

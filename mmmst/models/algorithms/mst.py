@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
@@ -85,6 +86,7 @@ class MST(BaseSelfSupervisor):
 
         # CosineEMA's momentum is the weight of the new value: 1 - m.
         self.teacher = CosineEMA(self._student(), momentum=1 - teacher_momentum, end_momentum=0.0)
+        self.teacher.train(False)  # from the start, not only once a loop calls train()
 
     def _student(self) -> nn.ModuleDict:
         """The modules the teacher averages (no new parameters: a view on backbone and neck)."""
@@ -112,7 +114,8 @@ class MST(BaseSelfSupervisor):
             data_samples (list[DataSample]): unused.
 
         Returns:
-            dict: ``loss_dino`` and, with a decoder, ``loss_restore``.
+            dict: ``loss_dino`` and, with a decoder, ``loss_restore``; the collapse monitors of
+            :meth:`collapse_monitors` (logged, not optimised).
         """
         if len(inputs) < self.num_global_views:
             raise ValueError(f'MST: expects >= {self.num_global_views} views per sample, got {len(inputs)}')
@@ -141,7 +144,43 @@ class MST(BaseSelfSupervisor):
             student_logits += list(self.neck(student_local.cls_token).chunk(len(local_views)))
 
         # DINO loss (eq. 2) + lambda * restoration of the global views from the masked tokens (eq. 6-7).
+        teacher_entropy = self.head.teacher_entropy(list(teacher_logits))  # before the loss moves the centre
         losses = dict(loss_dino=self.head.loss(student_logits, list(teacher_logits)))
         if self.decoder is not None:
             losses['loss_restore'] = self.decoder.loss(student_global.patch_map, global_views)
+
+        # Collapse monitors, logged beside the losses (no 'loss' in their names: mmengine adds them to nothing).
+        losses.update(self.collapse_monitors(teacher_out.cls_token, teacher_entropy, losses['loss_dino'], mask))
         return losses
+
+    @torch.no_grad()
+    def collapse_monitors(
+        self,
+        teacher_cls: torch.Tensor,
+        teacher_entropy: torch.Tensor,
+        loss_dino: torch.Tensor,
+        mask: Optional[torch.Tensor],
+    ) -> Dict[str, torch.Tensor]:
+        """What tells a learning teacher from a collapsing one (DINO §5.3), from tensors the iteration has.
+
+        Args:
+            teacher_cls (Tensor): (V_g * B, C) the teacher's CLS tokens of the global views.
+            teacher_entropy (Tensor): ``H(P_t)`` from :meth:`MSTHead.teacher_entropy`.
+            loss_dino (Tensor): the DINO loss, the mean cross-entropy ``H(P_t) + KL(P_t || P_s)`` over pairs.
+            mask (Tensor | None): (V_g * B, N) the student's mask.
+
+        Returns:
+            dict: ``teacher_entropy`` (log K: uniform, 0: one-hot), ``kl_teacher_student`` (0: the student has
+            nothing left to learn), ``teacher_feature_std`` (per-dimension std over the batch of the L2-normalised
+            CLS features, averaged over dimensions and views; 0 when every image gets the same feature), ``mask_ratio`` (fraction of the
+            student's global patches masked) and ``center_norm`` (L2 norm of the DINO centre).
+        """
+        # (V_g, B, C): the spread is over the images of one view, not between the two views of an image
+        features = F.normalize(teacher_cls.float(), dim=-1).unflatten(0, (self.num_global_views, -1))
+        return dict(
+            teacher_entropy=teacher_entropy,
+            kl_teacher_student=loss_dino.detach() - teacher_entropy,
+            teacher_feature_std=features.std(dim=1).mean(),
+            mask_ratio=mask.float().mean() if mask is not None else teacher_entropy.new_zeros(()),
+            center_norm=self.head.center.norm(),
+        )

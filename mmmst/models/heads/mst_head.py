@@ -99,6 +99,23 @@ class MSTHead(BaseModule):
         return total / num_pairs
 
     @torch.no_grad()
+    def teacher_entropy(self, teacher_logits: List[torch.Tensor]) -> torch.Tensor:
+        """Mean entropy ``H(P_t)`` (nats) of the teacher's centred, sharpened distributions, a collapse monitor.
+
+        ``log K`` means the teacher's output is uniform (collapse onto the centre), 0 that it is one-hot
+        (collapse onto one prototype); DINO §5.3 follows it with ``KL(P_t || P_s)``, which is the DINO loss minus
+        this entropy. Call it before :meth:`loss`, which moves the centre.
+
+        Args:
+            teacher_logits (list[Tensor]): one (B, K) tensor per teacher (global) view.
+
+        Returns:
+            Tensor: scalar, ``mean_b -sum_k p_bk log p_bk`` with ``p = softmax((t - c) / T_t)``.
+        """
+        logits = (torch.cat(teacher_logits).float() - self.center) / self.teacher_temp
+        return -(logits.softmax(dim=-1) * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
+
+    @torch.no_grad()
     def update_center(self, teacher_logits: torch.Tensor) -> None:
         """``c <- m c + (1 - m) * mean over all processes' teacher logits``; (V_t * B, K) in."""
         batch_center = teacher_logits.float().sum(dim=0, keepdim=True)
