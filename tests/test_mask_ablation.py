@@ -56,7 +56,8 @@ def test_arm_settings_reach_the_model_and_optimizer(ablation):
 @pytest.mark.parametrize(
     'arm, message',
     [
-        ('mae', "the base must be one of dino, random, attention, mst, got 'mae'"),
+        ('mae', "the base must be one of dino, random, attention, mst, high, hint, block, got 'mae'"),
+        ('block-h0.1', "setting(s) h do not apply to 'block'"),
         ('mst-q3', "cannot read setting 'q3'"),
         ('mst-num4-num8', "cannot read setting 'num8'"),
         ('mst-lr1e-3', "cannot read setting 'lr1e'"),
@@ -68,6 +69,18 @@ def test_bad_arm_names_are_refused_by_name(ablation, arm, message):
     with pytest.raises(ValueError) as err:
         ablation.arm_overrides(arm)
     assert repr(arm) in str(err.value) and message in str(err.value)
+
+
+def test_related_mask_arms_keep_the_decoder(ablation):
+    _, high = build_arm(ablation, 'high')
+    assert type(high.mask_generator).__name__ == 'HighAttentionMaskGenerator'
+    assert high.mask_generator.ratio == (0.1, 0.5) and high.mask_generator.hint == 0 and high.decoder is not None
+    _, hint = build_arm(ablation, 'hint-r0.4-h0.2-lam0.5')
+    assert (hint.mask_generator.ratio, hint.mask_generator.hint) == ((0.4, 0.4), 0.2)
+    assert hint.decoder.loss_weight == 0.5
+    _, block = build_arm(ablation, 'block-r0.3')
+    assert type(block.mask_generator).__name__ == 'BlockMaskGenerator' and block.mask_generator.ratio == (0.3, 0.3)
+    assert block.backbone.mask_token is not None
 
 
 def test_bad_arm_value_reaches_the_model_check(ablation):

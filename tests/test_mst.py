@@ -245,3 +245,21 @@ def test_collapse_monitors_are_logged_but_not_optimised(max_iters):
     loss, log_vars = model.parse_losses(model.loss(views(), None))
     assert MONITORS <= set(log_vars)
     torch.testing.assert_close(loss, log_vars['loss_dino'] + log_vars['loss_restore'])
+
+
+@pytest.mark.parametrize(
+    'generator',
+    [
+        dict(type='HighAttentionMaskGenerator', ratio=0.25),
+        dict(type='HighAttentionMaskGenerator', ratio=(0.1, 0.5), hint=0.1),
+        dict(type='BlockMaskGenerator', ratio=0.25, min_block=2),
+        dict(type='RandomMaskGenerator', prob=(0.1, 0.3), image_prob=0.5),
+    ],
+)
+def test_every_mask_strategy_trains_the_mask_token(generator, max_iters):
+    max_iters(100)
+    model = build(mask_generator=generator)
+    losses = model.loss(views(batch=4), None)
+    assert 0 < losses['mask_ratio'] <= 0.5
+    (losses['loss_dino'] + losses['loss_restore']).backward()
+    assert model.backbone.mask_token.grad.abs().sum() > 0

@@ -4,6 +4,8 @@
     python tools/analysis_tools/mask_ablation.py --seeds 0 --arms mst-num4-p0.9 mst-num16-p0.1   # table 5
     python tools/analysis_tools/mask_ablation.py --arms dino mst --max-epochs 8 --knn-interval 1 \
         --work-dir work_dirs/mask_ablation_8e                                                   # k-NN curves
+    python tools/analysis_tools/mask_ablation.py --arms mst --seeds 0 --max-epochs 5 \
+        --cfg-options model.neck.norm_last_layer=True --work-dir work_dirs/recipe_nll           # a recipe change
 
 Identical small ViTs, budgets and seeds in every arm; only what the arm's name says differs. An arm is a base
 name followed by optional ``-<field><value>`` settings:
@@ -13,8 +15,13 @@ name followed by optional ``-<field><value>`` settings:
     attention[-num<N>][-p<P>]   attention-guided mask, the lowest 1/N attention patches are candidates,
                          each masked with probability P (paper eq. 4-5; default num 8, p 0.5), no decoder
     mst[-num<N>][-p<P>]  attention-guided mask + decoder (full MST)
+    high[-r<R>]          the most attended round(R N) patches masked (AttMask-High; default R = 0.1-0.5 per image)
+    hint[-r<R>][-h<H>]   as high, each masked patch revealed again with probability H (AttMask-Hint; default 0.1)
+    block[-r<R>]         rectangles of patches up to R N (BEiT / iBOT; default R = 0.1-0.5 per image)
 
-and, on any arm, ``-lam<L>`` (decoder loss weight lambda, mst only), ``-tw<E>`` (teacher-temperature warm-up
+high, hint and block keep MST's decoder, so they compare mask strategies inside MST;
+
+and, on any arm, ``-lam<L>`` (decoder loss weight lambda, arms with a decoder), ``-tw<E>`` (teacher-temperature warm-up
 epochs) and ``-lr<LR>`` (peak learning rate). Example: ``mst-num4-p0.9-lam0.3``.
 
 Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly initialised network and raw pixels.
@@ -37,13 +44,15 @@ import sys
 import time
 
 import torch
+from mmengine.config import DictAction
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
 
 # base arms and the defaults of their settings
 BASE_ARMS = ('dino', 'random', 'attention', 'mst')
-_SETTING = re.compile(r'(num|p|lam|tw|lr)(\d+(?:\.\d+)?)')  # lr as a decimal: lr0.001
+RELATED_ARMS = ('high', 'hint', 'block')  # the follow-up work's masks, inside MST
+_SETTING = re.compile(r'(num|p|lam|tw|lr|r|h)(\d+(?:\.\d+)?)')  # lr as a decimal: lr0.001
 
 
 def arm_overrides(name: str) -> dict:
@@ -53,19 +62,27 @@ def arm_overrides(name: str) -> dict:
         ValueError: the name, or one of its settings, is not understood; the message names it.
     """
     base, *settings = name.split('-')
-    if base not in BASE_ARMS:
-        raise ValueError(f'arm {name!r}: the base must be one of {", ".join(BASE_ARMS)}, got {base!r}')
+    if base not in BASE_ARMS + RELATED_ARMS:
+        raise ValueError(f'arm {name!r}: the base must be one of {", ".join(BASE_ARMS + RELATED_ARMS)}, got {base!r}')
     values = {}
     for setting in settings:
         match = _SETTING.fullmatch(setting)
         if match is None or match.group(1) in values:
             raise ValueError(
                 f'arm {name!r}: cannot read setting {setting!r} (num<int>, p<float>, lam<float>, tw<int>, lr<float>, '
-                'each at most once)'
+                'r<float>, h<float>, each at most once)'
             )
         values[match.group(1)] = match.group(2)
-    allowed = dict(dino={'tw', 'lr'}, random={'p', 'tw', 'lr'}, attention={'num', 'p', 'tw', 'lr'})
-    extra = set(values) - allowed.get(base, {'num', 'p', 'lam', 'tw', 'lr'})
+    allowed = dict(
+        dino={'tw', 'lr'},
+        random={'p', 'tw', 'lr'},
+        attention={'num', 'p', 'tw', 'lr'},
+        mst={'num', 'p', 'lam', 'tw', 'lr'},
+        high={'r', 'lam', 'tw', 'lr'},
+        hint={'r', 'h', 'lam', 'tw', 'lr'},
+        block={'r', 'lam', 'tw', 'lr'},
+    )
+    extra = set(values) - allowed[base]
     if extra:
         raise ValueError(f'arm {name!r}: setting(s) {", ".join(sorted(extra))} do not apply to {base!r}')
 
@@ -75,6 +92,15 @@ def arm_overrides(name: str) -> dict:
     elif base == 'random':
         prob = float(values.get('p', 0.15))  # paper: random masking with p = 0.15
         model.update(mask_generator=dict(_delete_=True, type='RandomMaskGenerator', prob=prob), decoder=None)
+    elif base in RELATED_ARMS:
+        ratio = float(values['r']) if 'r' in values else (0.1, 0.5)
+        generator = dict(_delete_=True, type='BlockMaskGenerator' if base == 'block' else 'HighAttentionMaskGenerator')
+        generator['ratio'] = ratio
+        if base == 'hint':
+            generator['hint'] = float(values.get('h', 0.1))
+        model['mask_generator'] = generator
+        if 'lam' in values:
+            model['decoder'] = dict(loss_weight=float(values['lam']))
     else:
         num, prob = int(values.get('num', 8)), float(values.get('p', 0.5))
         model['mask_generator'] = dict(type='AttentionGuidedMaskGenerator', num=num, prob=prob)
@@ -191,6 +217,14 @@ def main(argv=None):
     )
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/mask_ablation'))
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data/fashion_mnist'))
+    parser.add_argument('--config', default=CONFIG, help='the recipe every arm starts from (default: the demo)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='recipe overrides applied to every arm before its own, e.g. model.neck.norm_last_layer=True',
+    )
     args = parser.parse_args(argv)
 
     import mmmst  # noqa: F401
@@ -206,6 +240,8 @@ def main(argv=None):
     budget = dict(
         max_epochs=args.max_epochs, train_size=args.train_size, bank_size=args.bank_size, query_size=args.query_size
     )
+    if args.config != CONFIG or args.cfg_options:  # a recipe other than the demo's is part of what runs share
+        budget['recipe'] = dict(config=osp.relpath(args.config, ROOT), **args.cfg_options)
     for key, r in results.items():
         # runs of one table share one budget; older files (before budgets were recorded) used the defaults
         theirs = r.get('budget', dict(max_epochs=2, train_size=10000, bank_size=10000, query_size=10000))
@@ -222,7 +258,7 @@ def main(argv=None):
                 continue
             print(f'[ablation] {key}: pretraining ({time.time() - t0:.0f} s elapsed)', flush=True)
             cfg = budgeted_cfg(
-                CONFIG,
+                args.config,
                 osp.join(args.work_dir, key),
                 args.data_root,
                 args.train_size,
@@ -230,6 +266,7 @@ def main(argv=None):
                 args.query_size,
                 args.max_epochs,
             )
+            cfg.merge_from_dict(args.cfg_options)
             cfg.merge_from_dict(arm_overrides(arm))
             if args.knn_interval:
                 add_knn_monitor(cfg, args.knn_interval)

@@ -172,8 +172,9 @@ class MST(BaseSelfSupervisor):
         Returns:
             dict: ``teacher_entropy`` (log K: uniform, 0: one-hot), ``kl_teacher_student`` (0: the student has
             nothing left to learn), ``teacher_feature_std`` (per-dimension std over the batch of the L2-normalised
-            CLS features, averaged over dimensions and views; 0 when every image gets the same feature), ``mask_ratio`` (fraction of the
-            student's global patches masked) and ``center_norm`` (L2 norm of the DINO centre).
+            CLS features, averaged over dimensions and views; 0 when every image gets the same feature),
+            ``mask_ratio`` (fraction of the student's global patches masked) and ``center_norm`` (L2 norm of the
+            DINO centre).
         """
         # (V_g, B, C): the spread is over the images of one view, not between the two views of an image
         features = F.normalize(teacher_cls.float(), dim=-1).unflatten(0, (self.num_global_views, -1))

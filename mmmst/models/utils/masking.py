@@ -1,7 +1,8 @@
 """Mask generators of MST: which patches of the student's global view get the [MASK] token.
 
 Both are pure functions of (attention, num, prob, generator): no state, no parameters. The registered classes
-only hold their two numbers so that configs can build them.
+only hold their settings so that configs can build them. The follow-up work's strategies (high-attention, hint
+and block-wise masking) are in ``related_masks.py``, with the same call.
 """
 
 from typing import Optional
@@ -11,10 +12,26 @@ from torch import nn
 
 from mmmst.registry import MODELS
 
+from .related_masks import Ratio, check_ratio, keep_images, per_image_ratio
 
-def _check_prob(owner: str, prob: float) -> None:
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f'{owner}: prob must be in [0, 1], got {prob}')
+
+class _PerImageOptions(nn.Module):
+    """``prob`` as a number or a (lo, hi) range drawn per image, and ``image_prob`` (see ``related_masks.py``)."""
+
+    def __init__(self, owner: str, prob: Ratio, image_prob: float):
+        super().__init__()
+        if isinstance(prob, (int, float)) and not isinstance(prob, bool) and not 0.0 <= prob <= 1.0:
+            raise ValueError(f'{owner}: prob must be in [0, 1], got {prob}')
+        self.prob_range = check_ratio(owner, 'prob', prob)
+        self.prob = prob
+        if not isinstance(image_prob, (int, float)) or not 0.0 <= image_prob <= 1.0:
+            raise ValueError(f'{owner}: image_prob must be in [0, 1], got {image_prob!r}')
+        self.image_prob = float(image_prob)
+
+    def _prob(self, batch: int, generator, device):
+        """The float itself, or (B, 1) per-image probabilities for a range."""
+        lo, hi = self.prob_range
+        return lo if lo == hi else per_image_ratio(self.prob_range, batch, generator, device)[:, None]
 
 
 def attention_guided_mask(
@@ -29,7 +46,7 @@ def attention_guided_mask(
     Args:
         attn (Tensor): (B, N) CLS-to-patch attention of the teacher.
         num (int): 1/num of the patches are candidates.
-        prob (float): masking probability of a candidate.
+        prob (float | Tensor): masking probability of a candidate, or (B, 1) per-image probabilities.
         generator (torch.Generator, optional): source of the Bernoulli draws.
 
     Returns:
@@ -51,7 +68,7 @@ def random_mask(attn: torch.Tensor, prob: float, generator: Optional[torch.Gener
 
     Args:
         attn (Tensor): (B, N); only its shape and device are used.
-        prob (float): masking probability of every patch.
+        prob (float | Tensor): masking probability of every patch, or (B, 1) per-image probabilities.
         generator (torch.Generator, optional): source of the Bernoulli draws.
 
     Returns:
@@ -61,44 +78,46 @@ def random_mask(attn: torch.Tensor, prob: float, generator: Optional[torch.Gener
 
 
 @MODELS.register_module()
-class AttentionGuidedMaskGenerator(nn.Module):
+class AttentionGuidedMaskGenerator(_PerImageOptions):
     """Callable form of :func:`attention_guided_mask`: ``gen(attn, generator=None) -> mask``.
 
     Args:
         num (int): the lowest ``N // num`` attention patches are candidates. Defaults to 8 (paper table 5).
-        prob (float): masking probability of a candidate. Defaults to 0.5 (chosen here, DESIGN.md §1).
+        prob (float | tuple): masking probability of a candidate, or a (lo, hi) range drawn per image.
+            Defaults to 0.5 (chosen here; the paper does not give it).
+        image_prob (float): probability that an image is masked at all. Defaults to 1 (the paper).
     """
 
-    def __init__(self, num: int = 8, prob: float = 0.5):
-        super().__init__()
+    def __init__(self, num: int = 8, prob: Ratio = 0.5, image_prob: float = 1.0):
+        super().__init__('AttentionGuidedMaskGenerator', prob, image_prob)
         if not isinstance(num, int) or num < 1:
             raise ValueError(f'AttentionGuidedMaskGenerator: num must be an int >= 1, got {num!r}')
-        _check_prob('AttentionGuidedMaskGenerator', prob)
         self.num = num
-        self.prob = prob
 
     def forward(self, attn: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        return attention_guided_mask(attn, self.num, self.prob, generator)
+        prob = self._prob(attn.shape[0], generator, attn.device)
+        return keep_images(attention_guided_mask(attn, self.num, prob, generator), self.image_prob, generator)
 
     def extra_repr(self) -> str:
-        return f'num={self.num}, prob={self.prob}'
+        return f'num={self.num}, prob={self.prob}, image_prob={self.image_prob}'
 
 
 @MODELS.register_module()
-class RandomMaskGenerator(nn.Module):
+class RandomMaskGenerator(_PerImageOptions):
     """Callable form of :func:`random_mask`: ``gen(attn, generator=None) -> mask``.
 
     Args:
-        prob (float): masking probability of every patch. Defaults to 0.15 (paper eq. 3).
+        prob (float | tuple): masking probability of every patch, or a (lo, hi) range drawn per image.
+            Defaults to 0.15 (paper eq. 3).
+        image_prob (float): probability that an image is masked at all. Defaults to 1 (the paper).
     """
 
-    def __init__(self, prob: float = 0.15):
-        super().__init__()
-        _check_prob('RandomMaskGenerator', prob)
-        self.prob = prob
+    def __init__(self, prob: Ratio = 0.15, image_prob: float = 1.0):
+        super().__init__('RandomMaskGenerator', prob, image_prob)
 
     def forward(self, attn: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        return random_mask(attn, self.prob, generator)
+        prob = self._prob(attn.shape[0], generator, attn.device)
+        return keep_images(random_mask(attn, prob, generator), self.image_prob, generator)
 
     def extra_repr(self) -> str:
-        return f'prob={self.prob}'
+        return f'prob={self.prob}, image_prob={self.image_prob}'
