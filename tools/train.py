@@ -65,6 +65,7 @@ def main(argv=None):
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.config_checks import load_checked_config
     from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
+    from mmmst.engine.non_finite import NonFiniteError
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
@@ -74,7 +75,10 @@ def main(argv=None):
     if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
         use_cpu_wrapper(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except NonFiniteError as err:  # a diverged run: one line naming the term, the iteration, the last checkpoint
+        sys.exit(f'error: {err}')
 
 
 if __name__ == '__main__':

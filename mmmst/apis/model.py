@@ -5,6 +5,8 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
+from mmmst.engine.non_finite import NonFiniteError, first_non_finite
+
 
 def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> torch.nn.Module:
     """Build ``cfg.model`` (with the config's ``data_preprocessor``) in eval mode.
@@ -16,6 +18,7 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
     Args:
         cfg (Config): a config with ``model`` (and optionally ``data_preprocessor``).
         checkpoint (str, optional): an MST checkpoint. None: the initialised, untrained network.
+            One holding a NaN or Inf weight is refused (:class:`NonFiniteError`).
         seed (int): torch seed of the initialisation. Defaults to 0.
     """
     from mmengine.registry import init_default_scope
@@ -31,6 +34,9 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
         model.init_weights()  # MST: the teacher starts as a copy of the initialised student
     else:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        bad = first_non_finite(model.state_dict())
+        if bad is not None:
+            raise NonFiniteError(f'{checkpoint}: {bad} holds NaN or Inf; evaluate an earlier checkpoint')
     return model.eval()
 
 

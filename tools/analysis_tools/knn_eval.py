@@ -20,6 +20,7 @@ import torch
 from mmengine.config import DictAction
 
 from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
+from mmmst.engine.non_finite import NonFiniteError
 
 
 def main(argv=None):
@@ -51,7 +52,10 @@ def main(argv=None):
         )
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    model = init_model(cfg, checkpoint, args.seed)
+    try:
+        model = init_model(cfg, checkpoint, args.seed)
+    except NonFiniteError as err:
+        sys.exit(f'error: {err}')
     if args.feature == 'cls':
         encode = model.extract_feat
     else:

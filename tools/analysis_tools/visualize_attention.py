@@ -15,6 +15,7 @@ import sys
 from mmengine.config import DictAction
 
 from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
+from mmmst.engine.non_finite import NonFiniteError
 
 
 def main(argv=None):
@@ -44,7 +45,10 @@ def main(argv=None):
         check_data_roots(cfg, loaders=(loader,))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    model = init_model(cfg, checkpoint, args.seed)
+    try:
+        model = init_model(cfg, checkpoint, args.seed)
+    except NonFiniteError as err:
+        sys.exit(f'error: {err}')
     plot_attention_and_masks(model, first_query_images(model, cfg, args.num, loader), args.out)
     print(f'written: {args.out}')
 

@@ -1,5 +1,6 @@
+from .finite_checkpoint_hook import FiniteCheckpointHook
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .knn_monitor_hook import KNNMonitorHook
 from .teacher_temp_hook import TeacherTempHook
 
-__all__ = ['FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']
+__all__ = ['FiniteCheckpointHook', 'FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']

@@ -9,6 +9,7 @@ from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from mmmst.engine.non_finite import check_finite_losses
 from mmmst.registry import MODELS
 
 
@@ -101,6 +102,12 @@ class MST(BaseSelfSupervisor):
         super().train(mode)
         self.teacher.train(False)
         return self
+
+    def parse_losses(self, losses: Dict[str, torch.Tensor]):
+        """mmengine's sum of the loss terms, stopping the run on a NaN / Inf term before the optimizer step."""
+        loss, log_vars = super().parse_losses(losses)
+        check_finite_losses(log_vars)
+        return loss, log_vars
 
     def extract_feat(self, inputs: torch.Tensor):
         """Features of the teacher backbone, which is what DINO and MST evaluate (k-NN, linear)."""
