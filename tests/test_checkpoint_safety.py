@@ -12,7 +12,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner
 from torch import nn
 
-from mmmst.engine.safe_checkpoint import UnsafeCheckpointError, _history_buffer_getattr
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError, _history_buffer_getattr
 
 
 class ToyModel(BaseModel):
@@ -162,3 +162,27 @@ def test_getattr_gadget_in_a_checkpoint_is_refused(tmp_path):
     torch.save({'x': Gadget()}, path)
     with pytest.raises(UnsafeCheckpointError, match='gadget.pth'):
         CheckpointLoader.load_checkpoint(str(path))
+
+
+def _truncated(path):
+    data = open(path, 'rb').read()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    'content, message',
+    [
+        (lambda good: b'', r'the checkpoint file is empty \(0 bytes\)'),
+        (lambda good: b'epoch 3, loss 0.5\n', r'not a readable PyTorch checkpoint: truncated'),
+        (_truncated, r'not a readable PyTorch checkpoint: truncated \(an interrupted save\?\)'),
+    ],
+    ids=['empty', 'text', 'truncated'],
+)
+def test_broken_checkpoint_files_are_named_with_what_is_wrong(tmp_path, content, message):
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.zeros(64, 64)}}, good)
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes(content(good))
+    with pytest.raises(CorruptCheckpointError, match=f'bad.pth: {message}') as err:
+        CheckpointLoader.load_checkpoint(str(bad))
+    assert 'weights_only=False' not in str(err.value)  # no advice to unpickle unsafely

@@ -274,3 +274,29 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
         ]
     )
     assert no_data.returncode != 0 and 'does not exist' in no_data.stderr and 'Traceback' not in no_data.stderr
+
+
+def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mnist, tmp_path):
+    result = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: --resume: no checkpoint to resume in {tmp_path} (no last_checkpoint file); '
+        'give a checkpoint (--resume <file>) or start without --resume'
+    )
+    assert not any(name.endswith('.pth') for name in os.listdir(tmp_path))
+    missing = run([PY, 'tools/train.py', DEMO_CFG, '--resume', str(tmp_path / 'nope.pth')])
+    assert (
+        missing.stderr.strip().splitlines()[-1]
+        == f"error: --resume: checkpoint '{tmp_path / 'nope.pth'}' does not exist"
+    )
+
+
+def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, tmp_path):
+    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    assert first.returncode == 0, first.stderr[-3000:]
+    data = (tmp_path / 'epoch_1.pth').read_bytes()
+    (tmp_path / 'epoch_1.pth').write_bytes(data[: len(data) // 2])  # a save killed halfway
+    second = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    assert second.returncode != 0
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: {tmp_path / "epoch_1.pth"}: not a readable PyTorch checkpoint'), last

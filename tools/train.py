@@ -49,8 +49,17 @@ def merge_args(cfg, args):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
+        # mmengine would start over silently (and overwrite epoch_*.pth) when there is nothing to resume
+        record = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(record):
+            sys.exit(
+                f'error: --resume: no checkpoint to resume in {cfg.work_dir} (no last_checkpoint file); '
+                'give a checkpoint (--resume <file>) or start without --resume'
+            )
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            sys.exit(f'error: --resume: checkpoint {args.resume!r} does not exist')
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
@@ -66,6 +75,7 @@ def main(argv=None):
     from mmmst.config_checks import load_checked_config
     from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
+    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
@@ -77,7 +87,8 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except NonFiniteError as err:  # a diverged run: one line naming the term, the iteration, the last checkpoint
+    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError) as err:
+        # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
 
 

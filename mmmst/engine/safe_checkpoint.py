@@ -26,6 +26,7 @@ What this module does, and why it is safe:
 
 import os.path as osp
 import pickle
+import zipfile
 
 import numpy as np
 import torch
@@ -35,6 +36,10 @@ from mmengine.runner import CheckpointLoader
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds an object that weights-only loading does not admit."""
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file is empty, truncated (an interrupted save) or not a PyTorch checkpoint at all."""
 
 
 def _history_buffer_getattr(obj, name):
@@ -79,20 +84,38 @@ def load_from_local(filename, map_location=None):
 
     Raises:
         FileNotFoundError: the file does not exist.
+        CorruptCheckpointError: the file is empty, truncated or not a PyTorch checkpoint.
         UnsafeCheckpointError: the file holds an object outside the allow-list; nothing in it ran.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
+    if osp.getsize(filename) == 0:
+        raise CorruptCheckpointError(f'{filename}: the checkpoint file is empty (0 bytes); use an earlier one')
+    complete = zipfile.is_zipfile(filename)  # torch writes zip archives (since 1.6), their directory comes last
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if not complete:
+            raise CorruptCheckpointError(_not_readable(filename, err)) from None
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint {filename!r}: it holds an object that weights-only loading '
             f'does not admit, and nothing in it was run. If you wrote this file yourself and trust it, '
             f'convert it once with torch.load(..., weights_only=False) and save its tensors. '
             f'torch said: {err}'
         ) from None
+    except Exception as err:
+        if complete and 'PytorchStreamReader' not in str(err):
+            raise  # a readable archive: not a file problem
+        raise CorruptCheckpointError(_not_readable(filename, err)) from None
+
+
+def _not_readable(filename, err) -> str:
+    said = (str(err).splitlines() or [''])[0]
+    return (
+        f'{filename}: not a readable PyTorch checkpoint: truncated (an interrupted save?) or another kind of '
+        f'file; use an earlier checkpoint. torch said: {type(err).__name__}: {said}'
+    )
 
 
 _registered = False
