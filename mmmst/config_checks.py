@@ -1,33 +1,41 @@
 """Checks that turn a bad command line or config into one clear message before a Runner is built."""
 
+import difflib
 import os
 import os.path as osp
-from typing import Dict, Iterable
+import sys
+from typing import Dict, Iterable, List
 
 from mmengine.config import Config
 
 
-def check_cfg_options(cfg: Config, options: Dict[str, object]) -> None:
-    """Refuse ``--cfg-options`` keys that do not exist in the config (mmengine would add them silently).
+def cfg_option_warnings(cfg: Config, options: Dict[str, object]) -> List[str]:
+    """Warnings for ``--cfg-options`` keys that add a new key which looks like a typo of an existing one.
 
-    Raises:
-        KeyError: naming the first unknown key and the keys that do exist at that level.
+    Every key may be set, as in mmengine (a new key is how ``randomness.deterministic=True`` or
+    ``model_wrapper_cfg.find_unused_parameters=True`` are given); only a new key within a small edit distance of
+    an existing one at the same level (``drop_path_rat`` for ``drop_path_rate``) is worth a warning.
+
+    Returns:
+        list[str]: one message per suspicious key, naming the likely intended key.
     """
+    messages = []
+    tree = cfg.to_dict() if isinstance(cfg, Config) else cfg
     for dotted in options or {}:
-        node = cfg.to_dict() if isinstance(cfg, Config) else cfg
-        walked = []
+        node, walked = tree, []
         for part in dotted.split('.'):
             if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             elif isinstance(node, dict) and part in node:
                 node = node[part]
             else:
-                here = '.'.join(walked) or '<top level>'
-                known = sorted(node.keys()) if isinstance(node, dict) else f'a {type(node).__name__}'
-                raise KeyError(
-                    f'--cfg-options: config key {dotted!r} does not exist ({part!r} is not in {here}; there: {known})'
-                )
+                close = difflib.get_close_matches(part, list(node) if isinstance(node, dict) else [], n=1, cutoff=0.8)
+                if close:
+                    intended = '.'.join(walked + close)
+                    messages.append(f'--cfg-options {dotted!r} adds a new key; did you mean {intended!r}?')
+                break
             walked.append(part)
+    return messages
 
 
 def _dataset_roots(dataset) -> Iterable[str]:
@@ -63,14 +71,16 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
 
 
 def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader',)) -> Config:
-    """``Config.fromfile`` + ``--cfg-options`` (existing keys only) + existence of the loaders' data roots.
+    """``Config.fromfile`` + ``--cfg-options`` (mmengine's rules, with a warning for likely typos) + existence of
+    the loaders' data roots.
 
     Raises:
-        KeyError: an option names a key the config does not have (or a loader is missing).
+        KeyError: a loader is missing from the config.
         FileNotFoundError: a data root is missing or empty.
     """
     cfg = Config.fromfile(path)
-    check_cfg_options(cfg, cfg_options)
+    for message in cfg_option_warnings(cfg, cfg_options):
+        print(f'warning: {message}', file=sys.stderr)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     for name in loaders:

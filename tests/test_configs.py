@@ -97,3 +97,13 @@ def test_pretrain_configs_found():
         'mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py',
         'mst_swin-tiny_8xb128-amp-coslr-300e_in1k.py',
     } <= names
+
+
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=config_id)
+def test_imagenet_pretraining_saves_every_epoch_and_keeps_a_bounded_number(path):
+    """An ImageNet epoch is hours of work: a checkpoint after every one, the oldest rotated out, none non-finite."""
+    cfg = Config.fromfile(path)
+    hook = cfg.default_hooks.checkpoint
+    assert hook.interval == 1 and hook.get('by_epoch', True)
+    assert 0 < hook.max_keep_ckpts <= 5
+    assert cfg.default_hooks.finite_checkpoint.type == 'FiniteCheckpointHook'

@@ -134,7 +134,6 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
     'option,message',
     [
         ('train_dataloader.dataset.data_root=/nonexistent/fmnist', "data_root '/nonexistent/fmnist' does not exist"),
-        ('model.backbone.no_such_key=1', "config key 'model.backbone.no_such_key' does not exist"),
     ],
 )
 def test_train_bad_input_gives_one_clear_message(tmp_path, option, message):
@@ -300,3 +299,24 @@ def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, tmp
     assert second.returncode != 0
     last = second.stderr.strip().splitlines()[-1]
     assert last.startswith(f'error: {tmp_path / "epoch_1.pth"}: not a readable PyTorch checkpoint'), last
+
+
+def test_cfg_options_set_any_key_and_warn_on_a_likely_typo(fashion_mnist, tmp_path):
+    """mmengine's rule (any key) with a warning where a new key is one edit away from an existing one."""
+    from mmengine.config import Config
+
+    from mmmst.config_checks import cfg_option_warnings
+
+    cfg = Config.fromfile(DEMO_CFG)
+    assert cfg_option_warnings(cfg, {'model.backbone.drop_path_rat': 0.1}) == [
+        "--cfg-options 'model.backbone.drop_path_rat' adds a new key; did you mean 'model.backbone.drop_path_rate'?"
+    ]
+    new_keys = {'randomness.deterministic': True, 'model_wrapper_cfg.find_unused_parameters': True}
+    assert cfg_option_warnings(cfg, new_keys) == []
+    result = run(
+        [PY, 'tools/train.py', DEMO_CFG]
+        + small_train_options(fashion_mnist, tmp_path)
+        + ['randomness.deterministic=True', 'model.decoder.norm_cfg.type=SyncBN']
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'warning: --cfg-options' not in result.stderr

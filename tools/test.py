@@ -23,7 +23,8 @@ def parse_args(argv=None):
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config keys; every key must already exist in the config',
+        help='override config keys, e.g. train_cfg.max_epochs=1 (mmengine rules: any key may be set, key=None '
+        'clears a value); a new key that looks like a typo of an existing one gets a warning',
     )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
