@@ -43,7 +43,8 @@ def fashion_mnist(tmp_path_factory):
 
 def run(cmd, extra_env=None, **kwargs):
     pythonpath = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1', **(extra_env or {}))
+    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1')
+    env.update(extra_env or {})
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
@@ -320,3 +321,54 @@ def test_cfg_options_set_any_key_and_warn_on_a_likely_typo(fashion_mnist, tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'warning: --cfg-options' not in result.stderr
+
+
+KILLER = '''
+"""Kills its own process with SIGKILL halfway through writing a checkpoint (when KILL_AT_SAVE is set)."""
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillDuringSave(Hook):
+    def before_save_checkpoint(self, runner, checkpoint):
+        if os.environ.get('KILL_AT_SAVE') == str(runner.epoch + 1):
+            partial = runner.message_hub.get_info('last_ckpt') + '.partial'
+            with open(partial, 'wb') as f:
+                f.write(b'PK\\x03\\x04' + os.urandom(1000))  # the first bytes of a zip, then the kill
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_kill_during_a_checkpoint_save_loses_nothing_and_resumes(fashion_mnist, tmp_path):
+    """SIGKILL while epoch_2.pth is written, max_keep_ckpts=1: epoch_1.pth survives and --resume continues."""
+    helpers = tmp_path / 'helpers'
+    helpers.mkdir()
+    (helpers / 'kill_during_save.py').write_text(KILLER)
+    config = tmp_path / 'killed.py'
+    config.write_text(
+        f'_base_ = {DEMO_CFG!r}\n'
+        "custom_imports = dict(imports=['mmmst', 'kill_during_save'], allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1),\n"
+        "                dict(type='KillDuringSave')]\n"
+        'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))\n'
+    )
+    work = tmp_path / 'work'
+    options = small_train_options(fashion_mnist, work)
+    options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
+    env = dict(PYTHONPATH=os.pathsep.join([ROOT, str(helpers)]), KILL_AT_SAVE='2')
+    killed = run([PY, 'tools/train.py', str(config)] + options, extra_env=env)
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert sorted(n for n in os.listdir(work) if '.pth' in n) == ['epoch_1.pth', 'epoch_2.pth.partial']
+    assert open(work / 'last_checkpoint').read() == str(work / 'epoch_1.pth')
+    assert 'state_dict' in torch.load(work / 'epoch_1.pth', weights_only=False)
+
+    env['KILL_AT_SAVE'] = ''
+    resumed = run([PY, 'tools/train.py', str(config), '--resume'] + options, extra_env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
+    assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['epoch_2.pth']  # max_keep_ckpts=1
+    assert open(work / 'last_checkpoint').read() == str(work / 'epoch_2.pth')

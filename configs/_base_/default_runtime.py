@@ -6,8 +6,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # every epoch (an ImageNet epoch is hours), the last 3 kept
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # every epoch (an ImageNet epoch is hours), the last 3 kept; written to a temporary file and renamed, the
+    # oldest removed only afterwards, so a kill at any moment leaves a complete checkpoint to resume from
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # no checkpoint with a NaN / Inf weight is ever written (a NaN loss already stops the run: MST.parse_losses)

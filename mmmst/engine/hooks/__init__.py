@@ -1,6 +1,7 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .finite_checkpoint_hook import FiniteCheckpointHook
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .knn_monitor_hook import KNNMonitorHook
 from .teacher_temp_hook import TeacherTempHook
 
-__all__ = ['FiniteCheckpointHook', 'FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']
+__all__ = ['AtomicCheckpointHook', 'FiniteCheckpointHook', 'FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']
