@@ -340,11 +340,20 @@ class KillDuringSave(Hook):
             with open(partial, 'wb') as f:
                 f.write(b'PK\\x03\\x04' + os.urandom(1000))  # the first bytes of a zip, then the kill
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module()
+class KillAfterEpoch(Hook):
+    priority = 'LOWEST'  # after the checkpoint of the epoch is written
+
+    def after_train_epoch(self, runner):
+        if os.environ.get('KILL_AFTER_EPOCH') == str(runner.epoch + 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 '''
 
 
-def test_kill_during_a_checkpoint_save_loses_nothing_and_resumes(fashion_mnist, tmp_path):
-    """SIGKILL while epoch_2.pth is written, max_keep_ckpts=1: epoch_1.pth survives and --resume continues."""
+def killable_config(tmp_path, max_keep_ckpts=3):
+    """The demo config with the killing hooks; returns (config path, env with the helpers on PYTHONPATH)."""
     helpers = tmp_path / 'helpers'
     helpers.mkdir()
     (helpers / 'kill_during_save.py').write_text(KILLER)
@@ -353,13 +362,19 @@ def test_kill_during_a_checkpoint_save_loses_nothing_and_resumes(fashion_mnist, 
         f'_base_ = {DEMO_CFG!r}\n'
         "custom_imports = dict(imports=['mmmst', 'kill_during_save'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1),\n"
-        "                dict(type='KillDuringSave')]\n"
-        'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=1))\n'
+        "                dict(type='KillDuringSave'), dict(type='KillAfterEpoch')]\n"
+        f'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts={max_keep_ckpts}))\n'
     )
+    return config, dict(PYTHONPATH=os.pathsep.join([ROOT, str(helpers)]))
+
+
+def test_kill_during_a_checkpoint_save_loses_nothing_and_resumes(fashion_mnist, tmp_path):
+    """SIGKILL while epoch_2.pth is written, max_keep_ckpts=1: epoch_1.pth survives and --resume continues."""
+    config, env = killable_config(tmp_path, max_keep_ckpts=1)
     work = tmp_path / 'work'
     options = small_train_options(fashion_mnist, work)
     options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
-    env = dict(PYTHONPATH=os.pathsep.join([ROOT, str(helpers)]), KILL_AT_SAVE='2')
+    env['KILL_AT_SAVE'] = '2'
     killed = run([PY, 'tools/train.py', str(config)] + options, extra_env=env)
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert sorted(n for n in os.listdir(work) if '.pth' in n) == ['epoch_1.pth', 'epoch_2.pth.partial']
@@ -372,3 +387,30 @@ def test_kill_during_a_checkpoint_save_loses_nothing_and_resumes(fashion_mnist, 
     assert 'resumed epoch: 1' in resumed.stdout + resumed.stderr
     assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['epoch_2.pth']  # max_keep_ckpts=1
     assert open(work / 'last_checkpoint').read() == str(work / 'epoch_2.pth')
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, tmp_path, workers):
+    """2 epochs straight == the same run killed after epoch 1 and resumed (random states in the checkpoint)."""
+
+    def options(work, epochs):
+        opts = small_train_options(fashion_mnist, work)
+        opts[opts.index('train_cfg.max_epochs=1')] = f'train_cfg.max_epochs={epochs}'
+        opts[opts.index('train_dataloader.num_workers=0')] = f'train_dataloader.num_workers={workers}'
+        return opts
+
+    config, env = killable_config(tmp_path)
+    straight = run([PY, 'tools/train.py', str(config)] + options(tmp_path / 'straight', 2), extra_env=env)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    killed = run(
+        [PY, 'tools/train.py', str(config)] + options(tmp_path / 'resumed', 2),
+        extra_env=dict(env, KILL_AFTER_EPOCH='1'),
+    )
+    assert killed.returncode == -9 and osp.isfile(tmp_path / 'resumed' / 'epoch_1.pth')
+    second = run([PY, 'tools/train.py', str(config), '--resume'] + options(tmp_path / 'resumed', 2), extra_env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    a = torch.load(tmp_path / 'straight' / 'epoch_2.pth', weights_only=False)['state_dict']
+    b = torch.load(tmp_path / 'resumed' / 'epoch_2.pth', weights_only=False)['state_dict']
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)

@@ -13,6 +13,8 @@ default_hooks = dict(
     visualization=dict(type='VisualizationHook', enable=False),
     # no checkpoint with a NaN / Inf weight is ever written (a NaN loss already stops the run: MST.parse_losses)
     finite_checkpoint=dict(type='FiniteCheckpointHook'),
+    # python / numpy / torch generator states in every checkpoint: a resumed run continues the same random stream
+    random_state=dict(type='RandomStateHook'),
 )
 
 env_cfg = dict(

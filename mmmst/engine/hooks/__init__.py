@@ -2,6 +2,14 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .finite_checkpoint_hook import FiniteCheckpointHook
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .knn_monitor_hook import KNNMonitorHook
+from .random_state_hook import RandomStateHook
 from .teacher_temp_hook import TeacherTempHook
 
-__all__ = ['AtomicCheckpointHook', 'FiniteCheckpointHook', 'FreezeLastLayerHook', 'KNNMonitorHook', 'TeacherTempHook']
+__all__ = [
+    'AtomicCheckpointHook',
+    'FiniteCheckpointHook',
+    'FreezeLastLayerHook',
+    'KNNMonitorHook',
+    'RandomStateHook',
+    'TeacherTempHook',
+]
