@@ -1,4 +1,7 @@
-"""MultiCropViews: DINO's views, sizes and per-image randomness."""
+"""MultiCropViews: DINO's views, sizes and per-image randomness; image loading that names a broken file."""
+
+import logging
+import os
 
 import numpy as np
 import pytest
@@ -57,3 +60,35 @@ def test_gray_images_without_colour_transforms():
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MultiCropViews(**kwargs)
+
+
+@pytest.mark.parametrize('content', [b'', b'\xff\xd8\xff\xe0 truncated jpeg'], ids=['empty', 'truncated'])
+def test_unreadable_image_is_named_or_skipped_with_a_warning(tmp_path, content):
+    """The ImageNet pipeline's loader: a broken JPEG stops with its path, or is skipped and counted on request."""
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+
+    from mmmst.datasets.transforms import UnreadableImageError
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cfg = Config.fromfile(os.path.join(root, 'configs/_base_/datasets/imagenet_bs128_mst.py'))
+    init_default_scope('mmpretrain')
+    assert cfg.train_pipeline[0].type == 'LoadImageWithPath'
+    bad = tmp_path / 'n01440764_0.JPEG'
+    bad.write_bytes(content)
+    with pytest.raises(UnreadableImageError, match=f'^{bad}: cannot read this image'):
+        Compose(cfg.train_pipeline)(dict(img_path=str(bad)))
+
+    messages = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        cfg.train_pipeline[0].skip_unreadable = True
+        assert Compose(cfg.train_pipeline)(dict(img_path=str(bad))) is None  # mmengine draws another sample
+    finally:
+        logger.removeHandler(handler)
+    assert any(f'skipped unreadable image {bad}' in m and '1 skipped so far' in m for m in messages)

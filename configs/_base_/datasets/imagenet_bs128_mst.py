@@ -9,7 +9,7 @@ data_preprocessor = dict(
 )
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPath'),  # an unreadable file is named; skip_unreadable=True skips it with a warning
     # DINO recipe (DESIGN.md §2): crop scales, flip, colour jitter, grayscale, blur, solarize per view
     dict(
         type='MultiCropViews',

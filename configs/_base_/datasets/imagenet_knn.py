@@ -3,7 +3,7 @@ data_preprocessor = dict(
     type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPath'),
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

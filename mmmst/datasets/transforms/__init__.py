@@ -1,3 +1,4 @@
+from .loading import LoadImageWithPath, UnreadableImageError
 from .multi_crop import MultiCropViews
 
-__all__ = ['MultiCropViews']
+__all__ = ['LoadImageWithPath', 'MultiCropViews', 'UnreadableImageError']
