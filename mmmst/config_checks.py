@@ -88,3 +88,16 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
             raise KeyError(f'{path} has no {name}')
     check_data_roots(cfg, loaders=loaders)
     return cfg
+
+
+def check_model_builds(cfg: Config) -> None:
+    """Build ``cfg.model`` once, before a Runner prints hundreds of lines: a bad value fails in one message.
+
+    Raises:
+        ValueError / TypeError / KeyError: what the model's constructors raise (they name the value).
+    """
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        MODELS.build(cfg.model)

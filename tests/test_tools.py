@@ -135,13 +135,20 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
     'option,message',
     [
         ('train_dataloader.dataset.data_root=/nonexistent/fmnist', "data_root '/nonexistent/fmnist' does not exist"),
+        ('model.mask_generator.prob=abc', "prob must be a number or a (lo, hi) pair, got 'abc'"),
+        ('model.mask_generator.prob=1.5', 'prob must be in [0, 1], got 1.5'),
+        ('model.mask_generator.num=0', 'num must be an int >= 1, got 0'),
+        ('model.teacher_momentum=2', 'teacher_momentum must be in [0, 1], got 2'),
+        ('model.neck.in_channels=64', 'neck.in_channels=64 does not match the backbone width 128'),
     ],
 )
 def test_train_bad_input_gives_one_clear_message(tmp_path, option, message):
     result = run([PY, 'tools/train.py', DEMO_CFG, '--work-dir', str(tmp_path), '--cfg-options', option])
     assert result.returncode != 0
-    assert message in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and message in last, last
     assert 'Traceback' not in result.stderr
+    assert 'Config:' not in result.stdout + result.stderr  # refused before the Runner prints anything
 
 
 def test_train_empty_data_root(tmp_path):

@@ -73,15 +73,16 @@ def main(argv=None):
     if not osp.isfile(args.config):
         sys.exit(f'config file {args.config!r} does not exist')
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
-    from mmmst.config_checks import load_checked_config
+    from mmmst.config_checks import check_model_builds, load_checked_config
     from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
-    except (KeyError, FileNotFoundError) as err:
-        sys.exit(f'error: {err.args[0]}')
+        check_model_builds(cfg)  # a bad value fails here in one line, not after the Runner's log and a traceback
+    except (KeyError, FileNotFoundError, ValueError, TypeError) as err:
+        sys.exit(f'error: {err.args[0] if err.args else err}')
     cfg = merge_args(cfg, args)
     if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
         use_cpu_wrapper(cfg)
