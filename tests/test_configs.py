@@ -107,3 +107,30 @@ def test_imagenet_pretraining_saves_every_epoch_and_keeps_a_bounded_number(path)
     assert hook.interval == 1 and hook.get('by_epoch', True)
     assert 0 < hook.max_keep_ckpts <= 5
     assert cfg.default_hooks.finite_checkpoint.type == 'FiniteCheckpointHook'
+
+
+def test_weight_decay_groups_are_dinos():
+    """DINO's get_params_groups: no decay where name ends with '.bias' or the tensor is 1-D; decay elsewhere,
+    the position embedding and the CLS token included (and the [MASK] token, a 3-D tensor like them)."""
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'))
+    init_default_scope('mmpretrain')
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model = MODELS.build(cfg.model)
+    wrapper = dict(cfg.optim_wrapper, type='OptimWrapper')  # the -amp- wrapper needs a GPU
+    wrapper.pop('loss_scale', None)
+    optim = build_optim_wrapper(model, wrapper)
+    decay_of = {}
+    for group in optim.param_groups:
+        for p in group['params']:
+            decay_of[id(p)] = group['weight_decay']
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        dino_decays = not (name.endswith('.bias') or p.ndim == 1)
+        assert decay_of[id(p)] == (0.04 if dino_decays else 0.0), name
+    for name in ('backbone.pos_embed', 'backbone.cls_token', 'backbone.mask_token'):
+        assert decay_of[id(model.get_parameter(name))] == 0.04

@@ -89,11 +89,23 @@ def test_center_is_updated_after_the_loss_uses_the_old_one():
     assert head.center.abs().sum() > 0
 
 
-@pytest.mark.parametrize('epoch,temp', [(0, 0.04), (10, 0.05), (15, 0.055), (29, 0.069), (30, 0.07), (99, 0.07)])
-def test_teacher_temperature_schedule(epoch, temp):
-    head = MSTHead(out_channels=3, teacher_temp=0.07, warmup_teacher_temp=0.04, warmup_teacher_temp_epochs=30)
-    head.set_epoch(epoch)
-    assert head.teacher_temp == pytest.approx(temp)
+@pytest.mark.parametrize('warmup_epochs', [1, 2, 30])
+def test_teacher_temperature_schedule_is_dinos(warmup_epochs):
+    """DINO main_dino.py: np.concatenate((np.linspace(0.04, 0.07, W), np.ones(epochs - W) * 0.07))."""
+    import numpy as np
+
+    epochs = 100
+    dino = np.concatenate((np.linspace(0.04, 0.07, warmup_epochs), np.ones(epochs - warmup_epochs) * 0.07))
+    head = MSTHead(
+        out_channels=3, teacher_temp=0.07, warmup_teacher_temp=0.04, warmup_teacher_temp_epochs=warmup_epochs
+    )
+    for epoch in range(epochs):
+        head.set_epoch(epoch)
+        assert head.teacher_temp == pytest.approx(dino[epoch]), epoch
+    # with DINO's 30 epochs the final value arrives at epoch 29, the last warm-up epoch
+    if warmup_epochs == 30:
+        head.set_epoch(29)
+        assert head.teacher_temp == pytest.approx(0.07)
 
 
 def test_teacher_temperature_valid_from_construction():

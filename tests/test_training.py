@@ -132,8 +132,8 @@ def test_runner_trains_with_hooks_and_schedules(tmp_path, image_folder, backbone
     assert torch.equal(snapshots[0]['last_layer'], initial)
     assert not torch.equal(snapshots[0]['backbone'], initial_backbone)
     assert not torch.equal(snapshots[1]['last_layer'], initial)
-    # teacher temperature warm-up: 0.04 in epoch 0, half-way (0.055) in epoch 1 of a 2-epoch warm-up
-    assert snapshots[0]['temp'] == pytest.approx(0.04) and snapshots[1]['temp'] == pytest.approx(0.055)
+    # teacher temperature warm-up over 2 epochs, DINO's np.linspace(0.04, 0.07, 2): 0.04, then 0.07
+    assert snapshots[0]['temp'] == pytest.approx(0.04) and snapshots[1]['temp'] == pytest.approx(0.07)
     # weight decay cosine 0.04 -> 0.4 on decayed groups only; biases and norms stay at 0
     wd_scheduler = runner.param_schedulers[1]
     k, T = wd_scheduler.last_step, wd_scheduler.T_max
@@ -163,7 +163,12 @@ def test_hooks_work_through_ddp_wrapper(ddp_model):
     from mmmst.engine import FreezeLastLayerHook, TeacherTempHook
 
     optimizer = torch.optim.AdamW([p for p in ddp_model.parameters() if p.requires_grad], lr=0.1)
-    runner = SimpleNamespace(model=ddp_model, epoch=15, optim_wrapper=SimpleNamespace(optimizer=optimizer))
+    from mmengine.runner import EpochBasedTrainLoop
+
+    loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)  # only its type is looked at
+    runner = SimpleNamespace(
+        model=ddp_model, epoch=15, optim_wrapper=SimpleNamespace(optimizer=optimizer), train_loop=loop
+    )
     TeacherTempHook().before_train_epoch(runner)
     assert ddp_model.module.head.teacher_temp == pytest.approx(ddp_model.module.head.teacher_temp_at(15))
 
@@ -214,3 +219,17 @@ def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder):
     assert logged == pytest.approx(knn_top1(feats, labels, feats, labels, num_classes=2, k=3))
     scalars = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
     assert any('knn_top1' in row for row in scalars)
+
+
+@pytest.mark.parametrize('hook', [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1)])
+def test_epoch_hooks_refuse_an_iteration_loop_by_name(hook, image_folder, tmp_path):
+    """Under IterBasedTrainLoop the epoch never moves: the last layer would stay frozen, the temperature cold."""
+    cfg = runner_cfg(tmp_path, image_folder, TINY_VIT, 8)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
+    cfg.param_scheduler = []
+    cfg.custom_hooks = [hook]
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(
+        TypeError, match=f'{hook["type"]} follows an epoch schedule, but the train loop is IterBasedTrainLoop'
+    ):
+        runner.train()

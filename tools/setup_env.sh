@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (or check) the mmmst environment: a .venv with the pinned OpenMMLab stack of DESIGN.md §3.
+# Set up (or check) the mmmst environment: a .venv with the pinned OpenMMLab stack (README, docs/design.md §3).
 #
 #   bash tools/setup_env.sh            # idempotent; the first run builds mmcv (~11 min on 2 cores)
 #

@@ -1,5 +1,5 @@
 # The demo (`make demo`): MST with a 4-layer, 128-wide ViT (patch 4) on Fashion-MNIST, on a laptop-class CPU.
-# The method is the ImageNet one; sizes and schedules are shrunk to a 5-epoch, ~10-minute budget (DESIGN.md §5).
+# The method is the ImageNet one; sizes and schedules are shrunk to a 5-epoch, ~10-minute budget.
 _base_ = [
     '../_base_/models/mst_deit-small-p16.py',
     '../_base_/datasets/fashion-mnist_bs64_mst.py',

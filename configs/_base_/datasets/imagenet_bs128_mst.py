@@ -10,7 +10,7 @@ data_preprocessor = dict(
 
 train_pipeline = [
     dict(type='LoadImageWithPath'),  # an unreadable file is named; skip_unreadable=True skips it with a warning
-    # DINO recipe (DESIGN.md §2): crop scales, flip, colour jitter, grayscale, blur, solarize per view
+    # DINO recipe (docs/design.md): crop scales, flip, colour jitter, grayscale, blur, solarize per view
     dict(
         type='MultiCropViews',
         global_crop_size=224,

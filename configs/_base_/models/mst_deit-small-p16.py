@@ -20,9 +20,9 @@ model = dict(
         warmup_teacher_temp_epochs=30,  # DINO
         center_momentum=0.9,  # DINO
     ),
-    # paper §3.2 / table 5: num 8; prob chosen here (DESIGN.md §1: the paper does not give it)
+    # paper §3.2 / table 5: num 8; prob chosen here (docs/design.md: the paper does not give it)
     mask_generator=dict(type='AttentionGuidedMaskGenerator', num=8, prob=0.5),
-    # paper §3.3; loss_weight (lambda), widths, L1 chosen here (DESIGN.md §1)
+    # paper §3.3; loss_weight (lambda), widths, L1 chosen here (docs/design.md)
     decoder=dict(type='MSTDecoder', in_channels=384, stride=16, min_channels=32, loss_weight=1.0),
     teacher_momentum=0.996,  # DINO, cosine to 1
 )

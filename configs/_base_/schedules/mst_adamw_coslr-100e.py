@@ -1,17 +1,13 @@
-# DINO's optimisation recipe (DESIGN.md §2) for 100 epochs at a total batch of 1024 (8 x 128).
-# AdamW, lr 5e-4 x batch / 256 with 10 warm-up epochs then cosine to 1e-6; weight decay cosine 0.04 -> 0.4,
-# none on biases and norms; gradient clip 3.0. Mixed precision is switched on by the `-amp-` configs.
+# DINO's optimisation recipe (docs/design.md) for 100 epochs at a total batch of 1024 (8 x 128).
+# AdamW, lr 5e-4 x batch / 256 with 10 warm-up epochs then cosine to 1e-6; weight decay cosine 0.04 -> 0.4 on
+# every parameter but biases and 1-D weights (DINO's get_params_groups: the position embedding, the CLS and mask
+# tokens are decayed); gradient clip 3.0. Mixed precision is switched on by the `-amp-` configs.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=5e-4 * 1024 / 256, betas=(0.9, 0.999), weight_decay=0.04),
     clip_grad=dict(max_norm=3.0),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        flat_decay_mult=0.0,
-        custom_keys={'mask_token': dict(decay_mult=0.0), 'pos_embed': dict(decay_mult=0.0),
-                     'cls_token': dict(decay_mult=0.0)},
-    ),
+    # DINO: no decay where `name.endswith('.bias') or param.ndim == 1`, decay everywhere else
+    paramwise_cfg=dict(bias_decay_mult=0.0, flat_decay_mult=0.0),
 )
 
 max_epochs = 100

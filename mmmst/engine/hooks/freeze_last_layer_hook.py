@@ -5,6 +5,8 @@ from mmengine.model import is_model_wrapper
 
 from mmmst.registry import HOOKS
 
+from .teacher_temp_hook import require_epoch_loop
+
 
 @HOOKS.register_module()
 class FreezeLastLayerHook(Hook):
@@ -12,7 +14,8 @@ class FreezeLastLayerHook(Hook):
 
     As DINO's ``cancel_gradients_last_layer``: the gradients are set to None after clipping and right before
     the optimizer step (a ``torch.optim`` step pre-hook), so AdamW leaves those parameters untouched, weight
-    decay included. Works with and without a DDP wrapper, with and without AMP.
+    decay included. Works with and without a DDP wrapper, with and without AMP. Epoch-based loops only (an
+    iteration-based loop is refused with a message naming it).
 
     Args:
         freeze_epochs (int): epochs without last-layer updates. Defaults to 1 (DINO).
@@ -29,6 +32,7 @@ class FreezeLastLayerHook(Hook):
         self._handle = None
 
     def before_train(self, runner) -> None:
+        require_epoch_loop(self, runner)
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         try:
             frozen = list(model.get_submodule(self.module_name).parameters())

@@ -18,7 +18,7 @@ class MSTDecoder(BaseModule):
 
     ``(B, C, H/s, W/s)`` patch-token map -> ``log2(s)`` x [3x3 conv -> norm -> act -> x2 up-sample] ->
     3x3 conv to ``out_channels`` -> ``(B, out_channels, H, W)``. Widths halve from ``in_channels`` at every
-    stage and never go below ``min_channels`` (chosen here, DESIGN.md §1).
+    stage and never go below ``min_channels`` (chosen here, docs/design.md).
 
     The loss is ``loss_weight * L1(g(f_s(x_masked)), x)`` over every pixel of the (normalised) view
     (paper eq. 6-7, ``loss_weight`` is the paper's lambda).

@@ -20,7 +20,8 @@ class MSTHead(BaseModule):
     all-reduced over processes: ``c <- m c + (1 - m) mean(t)``.
 
     The teacher temperature warms up linearly from ``warmup_teacher_temp`` to ``teacher_temp`` over
-    ``warmup_teacher_temp_epochs`` epochs (DINO); :meth:`set_epoch` (called by ``TeacherTempHook``) moves it.
+    ``warmup_teacher_temp_epochs`` epochs, as DINO's ``np.linspace`` (:meth:`teacher_temp_at`); :meth:`set_epoch`
+    (called by ``TeacherTempHook``) moves it.
     It holds ``warmup_teacher_temp`` from construction on, so the head is usable without the hook.
 
     Args:
@@ -62,10 +63,17 @@ class MSTHead(BaseModule):
         self.register_buffer('center', torch.zeros(1, out_channels))
 
     def teacher_temp_at(self, epoch: int) -> float:
-        """T_t at the start of ``epoch``: linear from the warm-up value, then constant (DINO)."""
-        if epoch >= self.warmup_teacher_temp_epochs:
+        """T_t at the start of ``epoch``, exactly DINO's schedule.
+
+        DINO: ``np.concatenate((np.linspace(warmup, final, W), np.ones(epochs - W) * final))[epoch]``, so the
+        final value is reached at epoch ``W - 1`` (the last warm-up epoch), not ``W``.
+        """
+        W = self.warmup_teacher_temp_epochs
+        if epoch >= W:
             return self.teacher_temp_final
-        step = (self.teacher_temp_final - self.warmup_teacher_temp) / self.warmup_teacher_temp_epochs
+        if W == 1:
+            return self.warmup_teacher_temp  # np.linspace(a, b, 1) == [a]
+        step = (self.teacher_temp_final - self.warmup_teacher_temp) / (W - 1)
         return self.warmup_teacher_temp + step * epoch
 
     def set_epoch(self, epoch: int) -> None:
