@@ -134,3 +134,17 @@ def test_weight_decay_groups_are_dinos():
         assert decay_of[id(p)] == (0.04 if dino_decays else 0.0), name
     for name in ('backbone.pos_embed', 'backbone.cls_token', 'backbone.mask_token'):
         assert decay_of[id(model.get_parameter(name))] == 0.04
+
+
+def test_metafile_lists_every_config_and_only_existing_ones():
+    """model-index.yml -> configs/mst/metafile.yml: what `mim search mmmst` sees; every entry builds (above)."""
+    import yaml
+
+    index = yaml.safe_load(open(osp.join(ROOT, 'model-index.yml')))
+    assert index['Import'] == ['configs/mst/metafile.yml']
+    meta = yaml.safe_load(open(osp.join(ROOT, index['Import'][0])))
+    assert meta['Collections'][0]['Name'] == 'MST' and osp.isfile(osp.join(ROOT, meta['Collections'][0]['README']))
+    listed = {osp.join(ROOT, m['Config']) for m in meta['Models']}
+    assert listed == set(ALL_CONFIGS)  # every config, nothing that does not exist
+    names = [m['Name'] for m in meta['Models']]
+    assert len(names) == len(set(names)) and all(osp.basename(m['Config']) == m['Name'] + '.py' for m in meta['Models'])
