@@ -1,8 +1,8 @@
 """Install mmmst.
 
-Follows OpenMMLab's mim convention: ``configs/`` and ``tools/`` are placed under ``mmmst/.mim/`` (symlinked in
-editable installs, copied otherwise), so that ``_base_ = 'mmmst::mst/....py'`` and ``mim train mmmst ...`` work
-after a plain ``pip install``.
+Follows OpenMMLab's mim convention: ``configs/``, ``tools/`` and ``model-index.yml`` are placed under
+``mmmst/.mim/`` (symlinked in editable installs, copied otherwise), so that ``_base_ = 'mmmst::mst/....py'``,
+``mim search mmmst`` and ``mim train mmmst ...`` work after a plain ``pip install``.
 """
 
 import os
@@ -28,7 +28,7 @@ def read_requirements(name):
 
 
 def add_mim_extension():
-    """Place configs/ and tools/ inside the package as ``mmmst/.mim``."""
+    """Place configs/, tools/ and model-index.yml inside the package as ``mmmst/.mim`` (what mim reads)."""
     if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
         mode = 'symlink'
     elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build')):
@@ -37,7 +37,7 @@ def add_mim_extension():
         return
     mim_dir = osp.join(ROOT, 'mmmst', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
-    for name in ('configs', 'tools'):
+    for name in ('configs', 'tools', 'model-index.yml'):
         src = osp.join(ROOT, name)
         dst = osp.join(mim_dir, name)
         if osp.islink(dst) or osp.isfile(dst):
@@ -49,7 +49,7 @@ def add_mim_extension():
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_dir), dst)
         else:
-            shutil.copytree(src, dst)
+            shutil.copytree(src, dst) if osp.isdir(src) else shutil.copy(src, dst)
 
 
 if __name__ == '__main__':
@@ -62,7 +62,7 @@ if __name__ == '__main__':
         long_description_content_type='text/markdown',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*', 'demo')),
         include_package_data=True,
-        package_data={'mmmst': ['.mim/configs/**/*', '.mim/tools/**/*']},
+        package_data={'mmmst': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         python_requires='>=3.8',
         install_requires=read_requirements('runtime.txt') + ['mmcv>=2.0.0,<2.2.0'] + read_requirements('openmmlab.txt'),
         extras_require={'tests': read_requirements('tests.txt')},
