@@ -191,8 +191,7 @@ def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder):
     """The hook's figure equals k-NN top-1 recomputed from the final teacher, and lands in scalars.json."""
     import json
 
-    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
-    from mmmst.evaluation import extract_features, knn_top1
+    from mmmst.evaluation import dataloader_batches, extract_features, knn_top1
 
     labelled = dict(
         batch_size=4,

@@ -1,3 +1,3 @@
-from .knn import extract_features, knn_predict, knn_top1
+from .knn import dataloader_batches, extract_features, knn_evaluate, knn_predict, knn_top1, loader_features
 
-__all__ = ['extract_features', 'knn_predict', 'knn_top1']
+__all__ = ['dataloader_batches', 'extract_features', 'knn_evaluate', 'knn_predict', 'knn_top1', 'loader_features']

@@ -1,4 +1,9 @@
-"""Weighted k-NN classification on frozen features (DINO's evaluation protocol)."""
+"""Weighted k-NN classification on frozen features (DINO's evaluation protocol).
+
+The one k-NN path of mmmst: :func:`loader_features` (an encoder over a labelled dataloader, through the model's
+data preprocessor) and :func:`knn_top1` (the weighted vote), joined by :func:`knn_evaluate`. ``KNNMonitorHook``,
+``tools/analysis_tools/knn_eval.py`` and the demo all use them.
+"""
 
 from typing import Callable, Iterable, Optional, Tuple
 
@@ -77,3 +82,38 @@ def extract_features(
         if bar is not None:
             bar.update()
     return torch.cat(feats), torch.cat(labels)
+
+
+def dataloader_batches(model, dataloader) -> Iterable[Tuple[torch.Tensor, torch.Tensor]]:
+    """(preprocessed images, labels) batches of a labelled dataloader, through ``model.data_preprocessor``."""
+    for data in dataloader:
+        data = model.data_preprocessor(data, False)
+        labels = torch.cat([sample.gt_label for sample in data['data_samples']])
+        yield data['inputs'], labels
+
+
+def loader_features(encode, model, dataloader, progress: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(N, C) features and (N,) labels of every sample of a labelled dataloader (``encode`` after the
+    preprocessor of ``model``)."""
+    return extract_features(encode, dataloader_batches(model, dataloader), len(dataloader), progress)
+
+
+@torch.no_grad()
+def knn_evaluate(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    model,
+    bank_loader,
+    query_loader,
+    num_classes: Optional[int] = None,
+    k: int = 20,
+    temperature: float = 0.07,
+    progress: bool = True,
+) -> float:
+    """k-NN top-1 (percent) of ``encode``'s features: bank = ``bank_loader``, queries = ``query_loader``.
+
+    ``num_classes`` defaults to the bank dataset's ``classes`` metainfo, else the largest label + 1.
+    """
+    bank, bank_labels = loader_features(encode, model, bank_loader, progress)
+    query, query_labels = loader_features(encode, model, query_loader, progress)
+    num_classes = num_classes or len(bank_loader.dataset.metainfo.get('classes') or []) or int(bank_labels.max()) + 1
+    return knn_top1(bank, bank_labels, query, query_labels, num_classes, k, temperature)

@@ -94,17 +94,15 @@ def knn_top1_on_loaders(encode, preprocessor_model, cfg: Config, num_classes: in
     """
     from mmengine.runner import Runner
 
-    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
-    from mmmst.evaluation import extract_features, knn_top1
+    from mmmst.evaluation import knn_evaluate
 
-    feats = []
-    for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
-        loader = Runner.build_dataloader(cfg[name], seed=0)
-        log(f'features of {len(loader.dataset)} {name.split("_")[1]} images')
-        feats.append(extract_features(encode, dataloader_batches(preprocessor_model, loader), len(loader)))
-        print(flush=True)
-    (bank, bank_labels), (query, query_labels) = feats
-    return knn_top1(bank, bank_labels, query, query_labels, num_classes)
+    bank_loader, query_loader = (
+        Runner.build_dataloader(cfg[n], seed=0) for n in ('knn_bank_dataloader', 'knn_query_dataloader')
+    )
+    log(f'k-NN: features of {len(bank_loader.dataset)} bank and {len(query_loader.dataset)} query images')
+    top1 = knn_evaluate(encode, preprocessor_model, bank_loader, query_loader, num_classes)
+    print(flush=True)
+    return top1
 
 
 def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspect=None) -> Dict[str, float]:

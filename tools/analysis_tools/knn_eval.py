@@ -16,7 +16,6 @@ import json
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 
 from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
@@ -43,8 +42,7 @@ def main(argv=None):
 
     import mmmst  # noqa: F401
     from mmmst.config_checks import load_checked_config
-    from mmmst.engine.hooks.knn_monitor_hook import dataloader_batches
-    from mmmst.evaluation import extract_features, knn_top1
+    from mmmst.evaluation import knn_evaluate
 
     try:
         cfg = load_checked_config(
@@ -63,17 +61,10 @@ def main(argv=None):
         def encode(images):  # (B, C, H, W) -> (B, C') mean of the teacher's (B, C', h, w) patch map
             return model.teacher.module.backbone.encode(images).patch_map.mean(dim=(2, 3))
 
-    feats = []
-    for name in ('knn_bank_dataloader', 'knn_query_dataloader'):
-        loader = Runner.build_dataloader(cfg[name], seed=0)
-        print(f'{name}: {len(loader.dataset)} images')
-        with torch.no_grad():
-            feats.append(extract_features(encode, dataloader_batches(model, loader), len(loader)))
-        print()
-        num_classes = args.num_classes or len(loader.dataset.metainfo.get('classes') or []) or None
-    (bank, bank_labels), (query, query_labels) = feats
-    num_classes = num_classes or int(bank_labels.max()) + 1
-    top1 = knn_top1(bank, bank_labels, query, query_labels, num_classes, args.k, args.temperature)
+    loaders = [Runner.build_dataloader(cfg[name], seed=0) for name in ('knn_bank_dataloader', 'knn_query_dataloader')]
+    print(f'k-NN: {len(loaders[0].dataset)} bank images, {len(loaders[1].dataset)} query images')
+    top1 = knn_evaluate(encode, model, *loaders, args.num_classes, args.k, args.temperature)
+    print()
     print(f'k-NN top-1 ({args.feature}, k={args.k}, T={args.temperature}): {top1:.2f}')
     if args.out:
         with open(args.out, 'w') as f:

@@ -7,16 +7,8 @@ from mmengine.dist import broadcast_object_list, collect_results, get_rank, get_
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mmmst.evaluation import extract_features, knn_top1
+from mmmst.evaluation import knn_top1, loader_features
 from mmmst.registry import HOOKS
-
-
-def dataloader_batches(model, dataloader):
-    """(preprocessed images, labels) batches of a labelled dataloader, through the model's preprocessor."""
-    for data in dataloader:
-        data = model.data_preprocessor(data, False)
-        labels = torch.cat([sample.gt_label for sample in data['data_samples']])
-        yield data['inputs'], labels
 
 
 def _gather(feats, labels, size):
@@ -75,10 +67,7 @@ class KNNMonitorHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         was_training = model.training
         model.eval()
-        feats = [
-            extract_features(model.extract_feat, dataloader_batches(model, loader), len(loader), progress=False)
-            for loader in self._loaders
-        ]
+        feats = [loader_features(model.extract_feat, model, loader, progress=False) for loader in self._loaders]
         model.train(was_training)
         if get_world_size() > 1:
             # each rank encoded its shard: gather all samples in dataset order on rank 0
