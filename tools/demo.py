@@ -35,7 +35,7 @@ def main(argv=None):
 
     import mmmst  # noqa: F401
     from mmmst.experiments.fashion_mnist import budgeted_cfg, prepare_fashion_mnist, pretrain_and_evaluate
-    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses
+    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses, plot_monitors
 
     def log(message):
         print(f'[demo] {message}', flush=True)
@@ -60,6 +60,7 @@ def main(argv=None):
     scalars = sorted(glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')))
     if scalars:
         plot_losses(scalars[-1], osp.join(args.work_dir, 'losses.png'))
+        plot_monitors(scalars[-1], osp.join(args.work_dir, 'monitors.png'), cfg.model.head.out_channels)
     iterations = metrics.pop('iterations')
     metrics = {k: round(v, 2) for k, v in metrics.items()}
     metrics.update(
@@ -87,8 +88,9 @@ k-NN top-1 on the first {args.query_size} test images (bank: the first {args.ban
 | same network, randomly initialised, not trained | {metrics['knn_top1_random_init']:.2f} |
 | raw pixels | {metrics['knn_top1_raw_pixels']:.2f} |
 
-Pictures: `losses.png` (training losses), `attention_and_masks.png` (test images, the teacher's CLS attention,
-and the attention-guided mask drawn from it).
+Pictures: `losses.png` (training losses), `monitors.png` (the collapse monitors: teacher entropy against
+log K, KL(teacher || student), the batch spread of the teacher's features, the centre's norm),
+`attention_and_masks.png` (test images, the teacher's CLS attention, and the attention-guided mask drawn from it).
 
 A few CPU minutes of self-supervised pretraining are far from the paper's 100 GPU-epochs on ImageNet; the
 numbers say whether the features moved away from random, not what MST reaches at scale.
@@ -97,8 +99,8 @@ numbers say whether the features moved away from random, not what MST reaches at
         f.write(report)
     print(report)
     print(
-        f'[demo] written: {args.work_dir}/metrics.json, report.md, losses.png, attention_and_masks.png, the log and '
-        'the checkpoint'
+        f'[demo] written: {args.work_dir}/metrics.json, report.md, losses.png, monitors.png, attention_and_masks.png, '
+        'the log and the checkpoint'
     )
 
 

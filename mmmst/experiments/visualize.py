@@ -46,6 +46,35 @@ def plot_losses(scalars_json: str, path: str) -> None:
     plot_curves({key: points for key, points in curves.items() if points}, path, 'iteration', 'loss')
 
 
+MONITORS = ('teacher_entropy', 'kl_teacher_student', 'teacher_feature_std', 'center_norm')
+
+
+def plot_monitors(scalars_json: str, path: str, num_prototypes: Optional[int] = None) -> None:
+    """The collapse monitors (``MST.collapse_monitors``) against the iteration, one panel each; ``log K`` is drawn
+    on the entropy panel when ``num_prototypes`` is given (the entropy of a uniform teacher)."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(MONITORS), figsize=(3.2 * len(MONITORS), 2.8))
+    for ax, key in zip(axes, MONITORS):
+        points = scalar_curve(scalars_json, key)
+        if points:
+            ax.plot(*zip(*points), linewidth=1.0)
+        if key == 'teacher_entropy' and num_prototypes:
+            ax.axhline(math.log(num_prototypes), color='gray', linestyle='--', label=f'log {num_prototypes}')
+            ax.legend(fontsize=7)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel('iteration', fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 @torch.no_grad()
 def plot_attention_and_masks(model, images: torch.Tensor, path: str, titles: List[str] = None) -> None:
     """One column per image: the image, the teacher's CLS attention, the mask the generator draws from it.
