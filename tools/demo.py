@@ -21,7 +21,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/demo'))
@@ -30,7 +30,11 @@ def main(argv=None):
     parser.add_argument('--train-size', type=int, default=10000, help='pretraining images (first N of train)')
     parser.add_argument('--bank-size', type=int, default=10000, help='k-NN bank images (first N of train)')
     parser.add_argument('--query-size', type=int, default=10000, help='k-NN query images (first N of test)')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     t0 = time.time()
 
     import mmmst  # noqa: F401
@@ -74,9 +78,21 @@ def main(argv=None):
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=2)
 
-    report = f"""# mmmst demo: MST on Fashion-MNIST (CPU)
+    report = demo_report(args, metrics, iterations)
+    with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
+        f.write(report)
+    print(report)
+    print(
+        f'[demo] written: {args.work_dir}/metrics.json, report.md, losses.png, monitors.png, attention_and_masks.png, '
+        'the log and the checkpoint'
+    )
 
-Config: `{osp.relpath(args.config, ROOT)}`; {iterations} iterations ({cfg.train_cfg.max_epochs} epochs on the first
+
+def demo_report(args, metrics: dict, iterations: int) -> str:
+    """report.md: the run, the k-NN table and what the pictures show."""
+    return f"""# mmmst demo: MST on Fashion-MNIST (CPU)
+
+Config: `{osp.relpath(args.config, ROOT)}`; {iterations} iterations ({metrics['epochs']} epochs on the first
 {args.train_size} training images); {metrics['minutes']} min in all, k-NN evaluation included.
 
 k-NN top-1 on the first {args.query_size} test images (bank: the first {args.bank_size} training images;
@@ -95,13 +111,6 @@ log K, KL(teacher || student), the batch spread of the teacher's features, the c
 A few CPU minutes of self-supervised pretraining are far from the paper's 100 GPU-epochs on ImageNet; the
 numbers say whether the features moved away from random, not what MST reaches at scale.
 """
-    with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
-        f.write(report)
-    print(report)
-    print(
-        f'[demo] written: {args.work_dir}/metrics.json, report.md, losses.png, monitors.png, attention_and_masks.png, '
-        'the log and the checkpoint'
-    )
 
 
 if __name__ == '__main__':

@@ -204,7 +204,7 @@ def summarise(values):
     return f'{mean:.2f} ± {spread:.2f}'
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--arms', nargs='+', type=arm_name, default=list(BASE_ARMS), metavar='ARM')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
@@ -225,23 +225,20 @@ def main(argv=None):
         default={},
         help='recipe overrides applied to every arm before its own, e.g. model.neck.norm_last_layer=True',
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import budgeted_cfg, prepare_fashion_mnist, pretrain_and_evaluate
 
-    try:
-        prepare_fashion_mnist(args.data_root)
-    except FileNotFoundError as err:
-        sys.exit(str(err))
-    os.makedirs(args.work_dir, exist_ok=True)
-    results_file = osp.join(args.work_dir, 'results.json')
-    results = json.load(open(results_file)) if osp.isfile(results_file) else {}
+def run_budget(args) -> dict:
+    """What every run of one work dir shares: sizes, epochs and (if not the demo's) the recipe."""
     budget = dict(
         max_epochs=args.max_epochs, train_size=args.train_size, bank_size=args.bank_size, query_size=args.query_size
     )
     if args.config != CONFIG or args.cfg_options:  # a recipe other than the demo's is part of what runs share
         budget['recipe'] = dict(config=osp.relpath(args.config, ROOT), **args.cfg_options)
+    return budget
+
+
+def check_budget(results: dict, budget: dict, results_file: str) -> None:
     for key, r in results.items():
         # runs of one table share one budget; older files (before budgets were recorded) used the defaults
         theirs = r.get('budget', dict(max_epochs=2, train_size=10000, bank_size=10000, query_size=10000))
@@ -250,6 +247,70 @@ def main(argv=None):
                 f'{results_file}: run {key} used {theirs}, this command asks for {budget}; '
                 'give another --work-dir or the same budget'
             )
+
+
+def run_arm(args, arm: str, seed: int, with_baselines: bool) -> dict:
+    """Pretrain one arm with one seed and k-NN evaluate it (and, once per seed, the baselines)."""
+    from mmmst.experiments.fashion_mnist import budgeted_cfg, pretrain_and_evaluate
+
+    key = f'{arm}_seed{seed}'
+    cfg = budgeted_cfg(
+        args.config,
+        osp.join(args.work_dir, key),
+        args.data_root,
+        args.train_size,
+        args.bank_size,
+        args.query_size,
+        args.max_epochs,
+    )
+    cfg.merge_from_dict(args.cfg_options)
+    cfg.merge_from_dict(arm_overrides(arm))
+    if args.knn_interval:
+        add_knn_monitor(cfg, args.knn_interval)
+    cfg.randomness = dict(seed=seed)
+    cfg.experiment_name = key
+
+    def log(message):
+        print(f'[ablation] {key}: {message}', flush=True)
+
+    return pretrain_and_evaluate(cfg, baselines=with_baselines, log=log, inspect=inspect_run)
+
+
+def results_table(results: dict) -> str:
+    """One row per arm (+ the baselines), mean ± std over seeds, and the measured masked fraction."""
+    rows = []
+    for arm in dict.fromkeys(r['arm'] for r in results.values()):
+        runs = [r for r in results.values() if r['arm'] == arm]
+        accuracy = summarise([r['knn_top1_mst'] for r in runs])
+        masked = summarise([r.get('masked_fraction', 0.0) * 100 for r in runs])
+        rows.append(f'| {arm} | {accuracy} | {len(runs)} | {masked} |')
+    baselines = [r for r in results.values() if 'knn_top1_random_init' in r]
+    return '\n'.join(
+        [
+            '| arm | k-NN top-1 (%) | seeds | masked patches (%) |',
+            '| --- | --- | --- | --- |',
+            *rows,
+            f'| random init (not trained) | {summarise([r["knn_top1_random_init"] for r in baselines])} | '
+            f'{len(baselines)} | - |',
+            f'| raw pixels | {summarise([r["knn_top1_raw_pixels"] for r in baselines])} | - | - |',
+        ]
+    )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import mmmst  # noqa: F401
+    from mmmst.experiments.fashion_mnist import prepare_fashion_mnist
+
+    try:
+        prepare_fashion_mnist(args.data_root)
+    except FileNotFoundError as err:
+        sys.exit(str(err))
+    os.makedirs(args.work_dir, exist_ok=True)
+    results_file = osp.join(args.work_dir, 'results.json')
+    results = json.load(open(results_file)) if osp.isfile(results_file) else {}
+    budget = run_budget(args)
+    check_budget(results, budget, results_file)
     t0 = time.time()
     for seed in args.seeds:
         for arm in args.arms:
@@ -257,58 +318,13 @@ def main(argv=None):
             if key in results:  # finished earlier: the runner can be restarted after an interruption
                 continue
             print(f'[ablation] {key}: pretraining ({time.time() - t0:.0f} s elapsed)', flush=True)
-            cfg = budgeted_cfg(
-                args.config,
-                osp.join(args.work_dir, key),
-                args.data_root,
-                args.train_size,
-                args.bank_size,
-                args.query_size,
-                args.max_epochs,
-            )
-            cfg.merge_from_dict(args.cfg_options)
-            cfg.merge_from_dict(arm_overrides(arm))
-            if args.knn_interval:
-                add_knn_monitor(cfg, args.knn_interval)
-            cfg.randomness = dict(seed=seed)
-            cfg.experiment_name = key
-
-            def log(message, key=key):
-                print(f'[ablation] {key}: {message}', flush=True)
-
             seed_has_baselines = any('knn_top1_random_init' in r and r['seed'] == seed for r in results.values())
-            metrics = pretrain_and_evaluate(
-                cfg,
-                baselines=not seed_has_baselines,
-                log=log,
-                inspect=inspect_run,
-            )
+            metrics = run_arm(args, arm, seed, with_baselines=not seed_has_baselines)
             metrics['minutes'] = round((time.time() - t0) / 60, 1)
             results[key] = dict(arm=arm, seed=seed, budget=budget, **metrics)
             json.dump(results, open(results_file, 'w'), indent=2)
 
-    # table: one row per arm this work dir holds (+ the baselines), mean ± std over seeds
-    rows = []
-    for arm in dict.fromkeys(r['arm'] for r in results.values()):
-        runs = [r for r in results.values() if r['arm'] == arm]
-        rows.append(
-            (
-                arm,
-                summarise([r['knn_top1_mst'] for r in runs]),
-                len(runs),
-                summarise([r.get('masked_fraction', 0.0) * 100 for r in runs]),
-            )
-        )
-    baselines = [r for r in results.values() if 'knn_top1_random_init' in r]
-    lines = [
-        '| arm | k-NN top-1 (%) | seeds | masked patches (%) |',
-        '| --- | --- | --- | --- |',
-        *[f'| {arm} | {acc} | {n} | {frac} |' for arm, acc, n, frac in rows],
-        f'| random init (not trained) | {summarise([r["knn_top1_random_init"] for r in baselines])} | '
-        f'{len(baselines)} | - |',
-        f'| raw pixels | {summarise([r["knn_top1_raw_pixels"] for r in baselines])} | - | - |',
-    ]
-    table = '\n'.join(lines)
+    table = results_table(results)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print(table)

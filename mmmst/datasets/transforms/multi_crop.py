@@ -1,6 +1,6 @@
 """DINO's multi-crop views, built from mmpretrain / mmcv transforms."""
 
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from mmpretrain.datasets.transforms import MultiView
 
@@ -11,6 +11,37 @@ def _check_scale(name: str, scale: Sequence[float]) -> Tuple[float, float]:
     if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f'MultiCropViews: {name} must be (min, max) with 0 < min <= max <= 1, got {scale!r}')
     return tuple(scale)
+
+
+def shared_view(size: int, scale: Tuple[float, float], color_jitter_prob: float, grayscale_prob: float) -> List[dict]:
+    """What every DINO view gets: bicubic random resized crop, flip 0.5, colour jitter, grayscale."""
+    view = [
+        dict(type='RandomResizedCrop', scale=size, crop_ratio_range=scale, backend='pillow', interpolation='bicubic'),
+        dict(type='RandomFlip', prob=0.5),
+    ]
+    if color_jitter_prob > 0:
+        # torchvision's ColorJitter, as DINO (random order of the four jitters); mmcv's adjust_hue overflows a
+        # uint8 under numpy 2 for negative hue shifts.
+        jitter = dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+        view.append(
+            dict(
+                type='RandomApply',
+                prob=color_jitter_prob,
+                transforms=[dict(type='NumpyToPIL', to_rgb=True), jitter, dict(type='PILToNumpy', to_bgr=True)],
+            )
+        )
+    if grayscale_prob > 0:
+        view.append(
+            dict(
+                type='RandomGrayscale', prob=grayscale_prob, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)
+            )
+        )
+    return view
+
+
+def blur(prob: float) -> dict:
+    """DINO's Gaussian blur with probability ``prob``: sigma ~ U(0.1, 2.0) per image."""
+    return dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=prob)
 
 
 @TRANSFORMS.register_module()
@@ -49,49 +80,13 @@ class MultiCropViews(MultiView):
         global_crop_scale = _check_scale('global_crop_scale', global_crop_scale)
         local_crop_scale = _check_scale('local_crop_scale', local_crop_scale)
 
-        def base(size, scale):
-            views = [
-                dict(
-                    type='RandomResizedCrop',
-                    scale=size,
-                    crop_ratio_range=scale,
-                    backend='pillow',
-                    interpolation='bicubic',
-                ),
-                dict(type='RandomFlip', prob=0.5),
-            ]
-            if color_jitter_prob > 0:
-                # torchvision's ColorJitter, as DINO (random order of the four jitters); mmcv's adjust_hue
-                # overflows a uint8 under numpy 2 for negative hue shifts.
-                views.append(
-                    dict(
-                        type='RandomApply',
-                        prob=color_jitter_prob,
-                        transforms=[
-                            dict(type='NumpyToPIL', to_rgb=True),
-                            dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1),
-                            dict(type='PILToNumpy', to_bgr=True),
-                        ],
-                    )
-                )
-            if grayscale_prob > 0:
-                views.append(
-                    dict(
-                        type='RandomGrayscale',
-                        prob=grayscale_prob,
-                        keep_channels=True,
-                        channel_weights=(0.114, 0.587, 0.2989),
-                    )
-                )
-            return views
-
-        def blur(prob):
-            # sigma ~ U(0.1, 2.0) per image: magnitude U(0, 10) / 10 mapped onto the range
-            return dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=prob)
-
-        global_1 = base(global_crop_size, global_crop_scale) + [blur(1.0)]
-        global_2 = base(global_crop_size, global_crop_scale) + [blur(0.1), dict(type='Solarize', thr=128, prob=0.2)]
-        local = base(local_crop_size, local_crop_scale) + [blur(0.5)]
+        photometric = dict(color_jitter_prob=color_jitter_prob, grayscale_prob=grayscale_prob)
+        global_1 = shared_view(global_crop_size, global_crop_scale, **photometric) + [blur(1.0)]
+        global_2 = shared_view(global_crop_size, global_crop_scale, **photometric) + [
+            blur(0.1),
+            dict(type='Solarize', thr=128, prob=0.2),
+        ]
+        local = shared_view(local_crop_size, local_crop_scale, **photometric) + [blur(0.5)]
         transforms, num_views = [global_1, global_2], [1, 1]
         if num_local_views:
             transforms.append(local)
