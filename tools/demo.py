@@ -3,7 +3,8 @@
     python tools/demo.py                      # the embedded default: configs/mst/mst_vit-4l128-p4_..._fashion-mnist.py
     python tools/demo.py --max-epochs 1 --train-size 512 --bank-size 1000 --query-size 500   # a quick look
 
-Steps: (1) Fashion-MNIST into data/fashion_mnist/ (Debian's dataset-fashion-mnist, else mmpretrain's download),
+Steps: (1) Fashion-MNIST into data/fashion_mnist/ (tools/dataset_converters/prepare_fashion_mnist.py: Debian's
+dataset-fashion-mnist, nothing downloaded),
 (2) MST pretraining in an mmengine Runner, (3) weighted k-NN top-1 on the test set (20 neighbours, T = 0.07) for
 the MST teacher, a randomly initialised network of the same shape, and raw pixels. Everything lands in
 work_dirs/demo/: the training log, the checkpoint, report.md and metrics.json.
@@ -14,6 +15,7 @@ import glob
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 import time
 
@@ -38,16 +40,14 @@ def main(argv=None):
     t0 = time.time()
 
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import budgeted_cfg, prepare_fashion_mnist, pretrain_and_evaluate
+    from mmmst.experiments.fashion_mnist import PREPARE, budgeted_cfg, missing_fashion_mnist, pretrain_and_evaluate
     from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses, plot_monitors
 
     def log(message):
         print(f'[demo] {message}', flush=True)
 
-    try:
-        prepare_fashion_mnist(args.data_root, log)
-    except FileNotFoundError as err:
-        sys.exit(f'[demo] {err}')
+    if missing_fashion_mnist(args.data_root):  # the data step of `make demo`, for a direct call
+        subprocess.run([sys.executable, osp.join(ROOT, PREPARE), args.data_root], check=True)
     cfg = budgeted_cfg(
         args.config, args.work_dir, args.data_root, args.train_size, args.bank_size, args.query_size, args.max_epochs
     )

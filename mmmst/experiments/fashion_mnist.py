@@ -1,55 +1,21 @@
-"""MST on Fashion-MNIST on a CPU: data, a shortened config, pretraining, and k-NN evaluation.
+"""MST on Fashion-MNIST on a CPU: a shortened config, pretraining, and k-NN evaluation.
 
 Shared by ``tools/demo.py`` (``make demo``) and ``tools/analysis_tools/mask_ablation.py``.
 """
 
-import gzip
-import os
 import os.path as osp
-import shutil
-import subprocess
-from typing import Callable, Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.config import Config
 
-DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+PREPARE = 'tools/dataset_converters/prepare_fashion_mnist.py'
 
 
-def prepare_fashion_mnist(data_root: str, log: Callable[[str], None] = print) -> None:
-    """Un-gzip the four idx files into ``data_root``; install (Debian, root) or download them when missing.
-
-    Raises:
-        FileNotFoundError: the data could not be obtained; the message says what to do.
-    """
-    if all(osp.isfile(osp.join(data_root, f)) for f in FILES):
-        return
-    os.makedirs(data_root, exist_ok=True)
-    if not osp.isdir(DEBIAN_DIR) and shutil.which('apt-get') and os.geteuid() == 0:
-        log('installing Debian package dataset-fashion-mnist ...')
-        subprocess.run(
-            ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'],
-            check=False,
-            env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'),
-            stdout=subprocess.DEVNULL,
-        )
-    if osp.isdir(DEBIAN_DIR):
-        for name in FILES:
-            with gzip.open(osp.join(DEBIAN_DIR, name + '.gz')) as src, open(osp.join(data_root, name), 'wb') as dst:
-                shutil.copyfileobj(src, dst)
-        return
-    log("trying mmpretrain's download of Fashion-MNIST ...")
-    try:
-        from mmpretrain.datasets import FashionMNIST
-
-        FashionMNIST(data_root=data_root, download=True)
-    except Exception as err:  # no internet: say what to do instead
-        raise FileNotFoundError(
-            f'Fashion-MNIST is not available ({err}).\n'
-            f'  On Debian/Ubuntu as root: apt-get install dataset-fashion-mnist\n'
-            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}'
-        ) from None
+def missing_fashion_mnist(data_root: str) -> List[str]:
+    """The idx files (un-gzipped) not yet in ``data_root``; ``PREPARE`` puts them there."""
+    return [f for f in FILES if not osp.isfile(osp.join(data_root, f))]
 
 
 def budgeted_cfg(

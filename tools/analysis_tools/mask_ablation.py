@@ -40,6 +40,7 @@ import os
 import os.path as osp
 import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -300,12 +301,10 @@ def results_table(results: dict) -> str:
 def main(argv=None):
     args = parse_args(argv)
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import prepare_fashion_mnist
+    from mmmst.experiments.fashion_mnist import PREPARE, missing_fashion_mnist
 
-    try:
-        prepare_fashion_mnist(args.data_root)
-    except FileNotFoundError as err:
-        sys.exit(str(err))
+    if missing_fashion_mnist(args.data_root):
+        subprocess.run([sys.executable, osp.join(ROOT, PREPARE), args.data_root], check=True)
     os.makedirs(args.work_dir, exist_ok=True)
     results_file = osp.join(args.work_dir, 'results.json')
     results = json.load(open(results_file)) if osp.isfile(results_file) else {}
