@@ -142,8 +142,9 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
         ('model.neck.in_channels=64', 'neck.in_channels=64 does not match the backbone width 128'),
     ],
 )
-def test_train_bad_input_gives_one_clear_message(tmp_path, option, message):
-    result = run([PY, 'tools/train.py', DEMO_CFG, '--work-dir', str(tmp_path), '--cfg-options', option])
+def test_train_bad_input_gives_one_clear_message(fashion_mnist, tmp_path, option, message):  # noqa: F811
+    data = [] if 'data_root' in option else [f'train_dataloader.dataset.data_root={fashion_mnist}']
+    result = run([PY, 'tools/train.py', DEMO_CFG, '--work-dir', str(tmp_path), '--cfg-options', option, *data])
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last, last
@@ -291,7 +292,10 @@ def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mn
         'give a checkpoint (--resume <file>) or start without --resume'
     )
     assert not any(name.endswith('.pth') for name in os.listdir(tmp_path))
-    missing = run([PY, 'tools/train.py', DEMO_CFG, '--resume', str(tmp_path / 'nope.pth')])
+    missing = run(
+        [PY, 'tools/train.py', DEMO_CFG, '--resume', str(tmp_path / 'nope.pth')]
+        + small_train_options(fashion_mnist, tmp_path)
+    )
     assert (
         missing.stderr.strip().splitlines()[-1]
         == f"error: --resume: checkpoint '{tmp_path / 'nope.pth'}' does not exist"

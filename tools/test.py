@@ -41,14 +41,15 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
     import mmmst  # noqa: F401
     from mmmst.config_checks import load_checked_config
-    from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
+    from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
     cfg.launcher = args.launcher
-    if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
+    on_cpu = init_cpu_process_group(args.launcher)
+    if on_cpu:  # no GPU: gloo processes, DDP over CPU modules
         use_cpu_wrapper(cfg)
     cfg.load_from = args.checkpoint
     cfg.work_dir = (
@@ -58,6 +59,8 @@ def main(argv=None):
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     runner = Runner.from_cfg(cfg)
     runner.test()
+    if on_cpu:
+        close_cpu_process_group()
 
 
 if __name__ == '__main__':

@@ -74,7 +74,7 @@ def main(argv=None):
         sys.exit(f'config file {args.config!r} does not exist')
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.config_checks import check_model_builds, load_checked_config
-    from mmmst.engine.cpu_dist import init_cpu_process_group, use_cpu_wrapper
+    from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
@@ -84,7 +84,8 @@ def main(argv=None):
     except (KeyError, FileNotFoundError, ValueError, TypeError) as err:
         sys.exit(f'error: {err.args[0] if err.args else err}')
     cfg = merge_args(cfg, args)
-    if init_cpu_process_group(args.launcher):  # no GPU: gloo processes, DDP over CPU modules
+    on_cpu = init_cpu_process_group(args.launcher)
+    if on_cpu:  # no GPU: gloo processes, DDP over CPU modules
         use_cpu_wrapper(cfg)
     runner = Runner.from_cfg(cfg)
     try:
@@ -92,6 +93,8 @@ def main(argv=None):
     except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
+    if on_cpu:
+        close_cpu_process_group()
 
 
 if __name__ == '__main__':

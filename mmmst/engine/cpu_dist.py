@@ -24,6 +24,14 @@ def init_cpu_process_group(launcher: str) -> bool:
     return True
 
 
+def close_cpu_process_group() -> None:
+    """Wait for every process, then close the gloo group: a process that leaves first while another is still in a
+    gloo call makes that one abort at exit ('terminate called without an active exception')."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @MODEL_WRAPPERS.register_module()
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """mmengine's DDP wrapper for CPU processes: no device ids, and per-process BatchNorm instead of SyncBN.

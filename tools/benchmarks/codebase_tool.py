@@ -32,13 +32,16 @@ def main():
     argv = sys.argv[3:]
     launcher = argv[argv.index('--launcher') + 1] if '--launcher' in argv[:-1] else 'none'
 
-    from mmmst.engine.cpu_dist import CPU_WRAPPER, init_cpu_process_group
+    from mmmst.engine.cpu_dist import CPU_WRAPPER, close_cpu_process_group, init_cpu_process_group
 
-    if init_cpu_process_group(launcher):
+    on_cpu = init_cpu_process_group(launcher)
+    if on_cpu:
         # argparse's DictAction merges a second --cfg-options into the first
         argv += ['--cfg-options', f'model_wrapper_cfg.type={CPU_WRAPPER}']
     sys.argv = [path] + argv
     runpy.run_path(path, run_name='__main__')
+    if on_cpu:
+        close_cpu_process_group()
 
 
 if __name__ == '__main__':
