@@ -1,5 +1,7 @@
 """Shared fixtures. Tests import nothing from each other; everything runs on the CPU."""
 
+import logging
+
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -24,3 +26,17 @@ def max_iters():
         MessageHub.get_current_instance().update_info('max_iters', value)
 
     return set_max_iters
+
+
+@pytest.fixture
+def mmengine_warnings():
+    """The messages of warnings mmengine's current logger emits while the test runs (a list, filled live)."""
+    from mmengine.logging import MMLogger
+
+    messages = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
