@@ -6,6 +6,11 @@ such a machine the tools start the gloo process group themselves (the Runner the
 skips its own set-up) and select :class:`CPUDistributedDataParallel` as the model wrapper.
 """
 
+import gc
+import logging
+import os
+import sys
+
 import torch
 import torch.distributed as dist
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
@@ -25,11 +30,23 @@ def init_cpu_process_group(launcher: str) -> bool:
 
 
 def close_cpu_process_group() -> None:
-    """Wait for every process, then close the gloo group: a process that leaves first while another is still in a
-    gloo call makes that one abort at exit ('terminate called without an active exception')."""
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    """End a gloo CPU process cleanly: wait for every process, close the group, flush, and leave.
+
+    Seen on this stack (torch 2.14, gloo, 2 CPU processes), rarely and under load: a process that had finished its
+    work aborted while the interpreter shut down ('terminate called without an active exception', SIGABRT), after
+    the metrics were printed, so the launcher reported a failure. The abort comes from C++ destructors running in
+    an arbitrary order at exit; so after the barrier and ``destroy_process_group`` the process flushes its streams
+    and logs and exits with ``os._exit(0)``. Call it last, only on the gloo path.
+    """
+    if not dist.is_initialized():
+        return
+    gc.collect()  # the DDP wrapper (and its reducer) go before the group they use
+    dist.barrier()
+    dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @MODEL_WRAPPERS.register_module()
