@@ -22,27 +22,6 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(scope='module')
-def mst_checkpoints(tmp_path_factory):
-    """MST-layout checkpoints (teacher and a different student) for DeiT-S and Swin-T; returns paths + teachers."""
-    from mmmst.models import MSTSwinTransformer, MSTViT
-
-    root = tmp_path_factory.mktemp('ckpt')
-    out = {}
-    masking = dict(with_mask_token=True)  # as in every MST pretraining checkpoint
-    for name, backbone in (('vit', MSTViT(arch='deit-small', **masking)), ('swin', MSTSwinTransformer(**masking))):
-        backbone.init_weights()
-        teacher = {
-            k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in backbone.state_dict().items()
-        }
-        state = {f'teacher.module.backbone.{k}': v for k, v in teacher.items()}
-        state.update({f'backbone.{k}': v for k, v in backbone.state_dict().items()})  # the student
-        path = root / f'mst_{name}.pth'
-        torch.save(dict(state_dict=state, meta=dict(epoch=100)), path)
-        out[name] = (str(path), teacher)
-    return out
-
-
 def build(config, checkpoint, prefix=None):
     cfg = Config.fromfile(config)
     init_default_scope(cfg.default_scope)

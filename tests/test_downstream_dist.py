@@ -72,26 +72,6 @@ def run(cmd, helper_dir):
     return result.stdout + result.stderr
 
 
-@pytest.fixture(scope='module')
-def mst_checkpoints(tmp_path_factory):
-    """MST-layout checkpoints (teacher != student, both with the mask token) for DeiT-S and Swin-T."""
-    from mmmst.models import MSTSwinTransformer, MSTViT
-
-    root = tmp_path_factory.mktemp('ckpt')
-    out = {}
-    masking = dict(with_mask_token=True)
-    for name, backbone in (('vit', MSTViT(arch='deit-small', **masking)), ('swin', MSTSwinTransformer(**masking))):
-        backbone.init_weights()
-        student = backbone.state_dict()
-        teacher = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in student.items()}
-        state = {f'teacher.module.backbone.{k}': v for k, v in teacher.items()}
-        state.update({f'backbone.{k}': v for k, v in student.items()})
-        path = root / f'mst_{name}.pth'
-        torch.save(dict(state_dict=state, meta=dict(epoch=100)), path)
-        out[name] = (str(path), teacher)
-    return out
-
-
 @pytest.fixture
 def helper_dir(tmp_path):
     folder = tmp_path / 'helpers'

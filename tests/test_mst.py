@@ -232,9 +232,10 @@ def test_collapse_monitors_on_a_collapsed_batch(max_iters):
     head = model.head
     head.center.zero_()
     uniform = [torch.zeros(4, 64), torch.zeros(4, 64)]
-    torch.testing.assert_close(head.teacher_entropy(uniform), torch.tensor(math.log(64)))
+    torch.testing.assert_close(head.teacher_entropy(head.teacher_probs(uniform)), torch.tensor(math.log(64)))
     one_hot = [torch.full((4, 64), -1.0).index_fill_(1, torch.tensor([3]), 1.0)] * 2
-    assert head.teacher_entropy(one_hot) < 1e-6  # a one-hot teacher (collapse onto one prototype): H = 0
+    # a one-hot teacher (collapse onto one prototype): H = 0
+    assert head.teacher_entropy(head.teacher_probs(one_hot)) < 1e-6
     dino = build(mask_generator=None, decoder=None)
     assert dino.loss(views(), None)['mask_ratio'] == 0
 

@@ -1,19 +1,9 @@
 #!/usr/bin/env bash
-# bash tools/dist_test.sh <config> <checkpoint> <gpus> [test.py options]
-# NNODES / NODE_RANK / MASTER_ADDR / PORT select multi-node runs, as in mmpretrain.
+# bash tools/dist_test.sh <config> <checkpoint> <gpus> [test.py options]   (multi-node knobs: see dist_launch.sh)
 set -e
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3 || { echo "usage: $0 <config> <checkpoint> <gpus> [options]" >&2; exit 2; }
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"
+exec bash "$(dirname "$0")/dist_launch.sh" "$GPUS" "$(dirname "$0")/test.py" "$CONFIG" "$CHECKPOINT" \
+    --launcher pytorch "$@"

@@ -2,9 +2,10 @@
 
     python tools/benchmarks/codebase_tool.py {mmdet,mmseg} {train,test} <that tool's arguments>
 
-Called by tools/benchmarks/dist_launch.sh under ``torch.distributed.run``. With ``--launcher pytorch`` on a
-machine without a GPU it starts a gloo process group and selects mmmst's CPU model wrapper first (mmengine's
-launcher assumes CUDA), so the same command checks a config and a data layout on a laptop before GPUs are booked.
+Called by tools/benchmarks/<codebase>/dist_{train,test}.sh through tools/dist_launch.sh
+(``torch.distributed.run``). With ``--launcher pytorch`` on a machine without a GPU it starts a gloo process group
+and selects mmmst's CPU model wrapper first (mmengine's launcher assumes CUDA), so the same command checks a
+config and a data layout on a laptop before GPUs are booked.
 """
 
 import os.path as osp

@@ -151,12 +151,13 @@ class MST(BaseSelfSupervisor):
             student_logits += list(self.neck(student_local.cls_token).chunk(len(local_views)))
 
         # DINO loss (eq. 2) + lambda * restoration of the global views from the masked tokens (eq. 6-7).
-        teacher_entropy = self.head.teacher_entropy(list(teacher_logits))  # before the loss moves the centre
-        losses = dict(loss_dino=self.head.loss(student_logits, list(teacher_logits)))
+        teacher_probs = self.head.teacher_probs(teacher_logits)  # (B, K) targets, before the loss moves the centre
+        losses = dict(loss_dino=self.head.loss(student_logits, list(teacher_logits), teacher_probs))
         if self.decoder is not None:
             losses['loss_restore'] = self.decoder.loss(student_global.patch_map, global_views)
 
         # Collapse monitors, logged beside the losses (no 'loss' in their names: mmengine adds them to nothing).
+        teacher_entropy = self.head.teacher_entropy(teacher_probs)
         losses.update(self.collapse_monitors(teacher_out.cls_token, teacher_entropy, losses['loss_dino'], mask))
         return losses
 

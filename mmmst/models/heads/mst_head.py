@@ -1,6 +1,6 @@
 """DINO self-distillation loss with its centre and teacher temperature (paper eq. 2)."""
 
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -79,13 +79,26 @@ class MSTHead(BaseModule):
     def set_epoch(self, epoch: int) -> None:
         self.teacher_temp = self.teacher_temp_at(epoch)
 
-    def loss(self, student_logits: List[torch.Tensor], teacher_logits: List[torch.Tensor]) -> torch.Tensor:
+    @torch.no_grad()
+    def teacher_probs(self, teacher_logits: List[torch.Tensor]) -> List[torch.Tensor]:
+        """The targets ``P_t = softmax((t - c) / T_t)``, one (B, K) tensor per teacher view, under the current
+        centre (compute them before :meth:`loss` moves it)."""
+        return [F.softmax((t.float() - self.center) / self.teacher_temp, dim=-1) for t in teacher_logits]
+
+    def loss(
+        self,
+        student_logits: List[torch.Tensor],
+        teacher_logits: List[torch.Tensor],
+        teacher_probs: Optional[List[torch.Tensor]] = None,
+    ) -> torch.Tensor:
         """DINO loss over all (teacher view i, student view v) pairs with v != i.
 
         Args:
             student_logits (list[Tensor]): one (B, K) tensor per student view, global views first, in the
                 same order as the teacher's.
             teacher_logits (list[Tensor]): one (B, K) tensor per teacher (global) view.
+            teacher_probs (list[Tensor], optional): :meth:`teacher_probs` of ``teacher_logits`` when the caller
+                already has them (MST's collapse monitors use them too); computed here otherwise.
 
         Returns:
             Tensor: scalar loss. The centre is updated afterwards from the teacher logits.
@@ -93,9 +106,8 @@ class MSTHead(BaseModule):
         if len(teacher_logits) < 2:
             raise ValueError(f'MSTHead: needs >= 2 teacher (global) views, got {len(teacher_logits)}')
         student_log_probs = [F.log_softmax(s.float() / self.student_temp, dim=-1) for s in student_logits]
-        teacher_probs = [
-            F.softmax((t.float() - self.center) / self.teacher_temp, dim=-1).detach() for t in teacher_logits
-        ]
+        if teacher_probs is None:
+            teacher_probs = self.teacher_probs(teacher_logits)
         total, num_pairs = 0.0, 0
         for i, p_t in enumerate(teacher_probs):
             for v, log_p_s in enumerate(student_log_probs):
@@ -106,22 +118,19 @@ class MSTHead(BaseModule):
         self.update_center(torch.cat(teacher_logits))
         return total / num_pairs
 
+    @staticmethod
     @torch.no_grad()
-    def teacher_entropy(self, teacher_logits: List[torch.Tensor]) -> torch.Tensor:
-        """Mean entropy ``H(P_t)`` (nats) of the teacher's centred, sharpened distributions, a collapse monitor.
+    def teacher_entropy(teacher_probs: List[torch.Tensor]) -> torch.Tensor:
+        """Mean entropy ``H(P_t)`` (nats) of the teacher's distributions (:meth:`teacher_probs`), a collapse monitor.
 
         ``log K`` means the teacher's output is uniform (collapse onto the centre), 0 that it is one-hot
         (collapse onto one prototype); DINO §5.3 follows it with ``KL(P_t || P_s)``, which is the DINO loss minus
-        this entropy. Call it before :meth:`loss`, which moves the centre.
-
-        Args:
-            teacher_logits (list[Tensor]): one (B, K) tensor per teacher (global) view.
+        this entropy.
 
         Returns:
-            Tensor: scalar, ``mean_b -sum_k p_bk log p_bk`` with ``p = softmax((t - c) / T_t)``.
+            Tensor: scalar, ``mean_b -sum_k p_bk log p_bk``.
         """
-        logits = (torch.cat(teacher_logits).float() - self.center) / self.teacher_temp
-        return -(logits.softmax(dim=-1) * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
+        return torch.special.entr(torch.cat(teacher_probs)).sum(dim=-1).mean()
 
     @torch.no_grad()
     def update_center(self, teacher_logits: torch.Tensor) -> None:

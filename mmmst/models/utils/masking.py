@@ -12,7 +12,7 @@ from torch import nn
 
 from mmmst.registry import MODELS
 
-from .related_masks import Ratio, check_ratio, keep_images, per_image_ratio
+from .related_masks import Ratio, check_image_prob, check_ratio, keep_images, per_image_ratio
 
 
 class _PerImageOptions(nn.Module):
@@ -24,9 +24,7 @@ class _PerImageOptions(nn.Module):
             raise ValueError(f'{owner}: prob must be in [0, 1], got {prob}')
         self.prob_range = check_ratio(owner, 'prob', prob)
         self.prob = prob
-        if not isinstance(image_prob, (int, float)) or not 0.0 <= image_prob <= 1.0:
-            raise ValueError(f'{owner}: image_prob must be in [0, 1], got {image_prob!r}')
-        self.image_prob = float(image_prob)
+        self.image_prob = check_image_prob(owner, image_prob)
 
     def _prob(self, batch: int, generator, device):
         """The float itself, or (B, 1) per-image probabilities for a range."""

@@ -138,7 +138,7 @@ def block_mask(
     return mask & (last >= 0)[:, None]
 
 
-def _check_image_prob(owner: str, image_prob: float) -> float:
+def check_image_prob(owner: str, image_prob: float) -> float:
     if not isinstance(image_prob, (int, float)) or not 0.0 <= image_prob <= 1.0:
         raise ValueError(f'{owner}: image_prob must be in [0, 1], got {image_prob!r}')
     return float(image_prob)
@@ -161,7 +161,7 @@ class HighAttentionMaskGenerator(nn.Module):
         if not isinstance(hint, (int, float)) or not 0.0 <= hint < 1.0:
             raise ValueError(f'HighAttentionMaskGenerator: hint must be in [0, 1), got {hint!r}')
         self.hint = float(hint)
-        self.image_prob = _check_image_prob('HighAttentionMaskGenerator', image_prob)
+        self.image_prob = check_image_prob('HighAttentionMaskGenerator', image_prob)
 
     def forward(self, attn: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         return keep_images(high_attention_mask(attn, self.ratio, self.hint, generator), self.image_prob, generator)
@@ -197,7 +197,7 @@ class BlockMaskGenerator(nn.Module):
             raise ValueError(f'BlockMaskGenerator: aspect must be (lo, hi) with 0 < lo <= hi, got {aspect!r}')
         self.min_block = min_block
         self.aspect = (float(aspect[0]), float(aspect[1]))
-        self.image_prob = _check_image_prob('BlockMaskGenerator', image_prob)
+        self.image_prob = check_image_prob('BlockMaskGenerator', image_prob)
 
     def forward(self, attn: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         batch, num_patches = attn.shape

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fine-tune an MST checkpoint in mmdet on <gpus> GPUs (gloo CPU processes where no GPU is visible):
+# Fine-tune an MST checkpoint in mmdet on <gpus> GPUs
+# (gloo CPU processes where no GPU is visible; tools/dist_launch.sh):
 #   bash tools/benchmarks/mmdetection/dist_train.sh <config> <mst checkpoint> <gpus> [train.py options]
 # The configs read the teacher backbone (prefix teacher.module.backbone.); a converted checkpoint
 # (tools/model_converters/mst_to_backbone.py) needs --cfg-options model.backbone.init_cfg.prefix=backbone.
@@ -8,5 +9,6 @@ CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3 || { echo "usage: $0 <config> <mst checkpoint> <gpus> [options]" >&2; exit 2; }
-CODEBASE=mmdet TOOL=train exec bash "$(dirname "$0")/../dist_launch.sh" "$CONFIG" "$GPUS" \
-    --cfg-options model.backbone.init_cfg.checkpoint="$CHECKPOINT" "$@"
+HERE=$(dirname "$0")
+exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmdet train "$CONFIG" \
+    --cfg-options model.backbone.init_cfg.checkpoint="$CHECKPOINT" "$@" --launcher pytorch

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Evaluate a fine-tuned mmseg model on <gpus> GPUs (gloo CPU processes where no GPU is visible); prints the
+# Evaluate a fine-tuned mmseg model on <gpus> GPUs
+# (gloo CPU processes where no GPU is visible; tools/dist_launch.sh); prints the
 # metrics (mIoU, mAcc, aAcc). Needs only the evaluation data.
 #   bash tools/benchmarks/mmsegmentation/dist_test.sh <config> <fine-tuned checkpoint> <gpus> [test.py options]
 set -e
@@ -7,4 +8,6 @@ CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3 || { echo "usage: $0 <config> <checkpoint> <gpus> [options]" >&2; exit 2; }
-CODEBASE=mmseg TOOL=test exec bash "$(dirname "$0")/../dist_launch.sh" "$CONFIG" "$GPUS" "$CHECKPOINT" "$@"
+HERE=$(dirname "$0")
+exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmseg test "$CONFIG" "$CHECKPOINT" "$@" \
+    --launcher pytorch
