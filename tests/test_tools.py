@@ -62,15 +62,19 @@ def small_train_options(data_root, work_dir):
     ]
 
 
+def free_port() -> str:
+    """A free port, so that parallel or consecutive runs do not collide on 29500."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
+
+
 def test_dist_train_two_cpu_processes(fashion_mnist, tmp_path):
     """2 gloo processes x batch 2 over 8 images: 2 iterations each."""
-    with socket.socket() as sock:  # a free port, so that parallel runs do not collide on 29500
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
     result = run(
         ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path),
         input='',
-        extra_env=dict(PORT=str(port)),
+        extra_env=dict(PORT=free_port()),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = open(next(osp.join(dp, f) for dp, _, fs in os.walk(tmp_path) for f in fs if f.endswith('.log'))).read()
@@ -339,6 +343,7 @@ KILLER = '''
 import os
 import signal
 
+from mmengine.dist import barrier
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
@@ -359,6 +364,7 @@ class KillAfterEpoch(Hook):
 
     def after_train_epoch(self, runner):
         if os.environ.get('KILL_AFTER_EPOCH') == str(runner.epoch + 1):
+            barrier()  # with several processes: rank 0 has written the checkpoint before any process dies
             os.kill(os.getpid(), signal.SIGKILL)
 '''
 
@@ -425,3 +431,43 @@ def test_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, tmp_path
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.slow
+def test_two_process_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, tmp_path):
+    """tools/dist_train.sh on 2 gloo processes: 2 epochs straight == killed after epoch 1 + --resume.
+
+    Each process draws its own crops and masks; the checkpoint (written by rank 0) holds both processes' random
+    states and each takes back its own. A resume on 1 process warns that it cannot continue the same run.
+    """
+
+    def dist_train(work, *extra, env_extra=None):
+        opts = small_train_options(fashion_mnist, work)
+        opts[opts.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
+        cmd = ['bash', 'tools/dist_train.sh', str(config), '2'] + list(extra) + opts
+        return run(cmd, input='', extra_env=dict(env, PORT=free_port(), **(env_extra or {})))
+
+    config, env = killable_config(tmp_path)
+    straight = dist_train(tmp_path / 'straight')
+    assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
+    killed = dist_train(tmp_path / 'resumed', env_extra=dict(KILL_AFTER_EPOCH='1'))
+    assert killed.returncode != 0 and osp.isfile(tmp_path / 'resumed' / 'epoch_1.pth')
+    states = torch.load(tmp_path / 'resumed' / 'epoch_1.pth', weights_only=False)['random_states']
+    assert len(states) == 2 and not torch.equal(states[0]['torch'], states[1]['torch'])  # one stream per rank
+    resumed = dist_train(tmp_path / 'resumed', '--resume')
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    a = torch.load(tmp_path / 'straight' / 'epoch_2.pth', weights_only=False)['state_dict']
+    b = torch.load(tmp_path / 'resumed' / 'epoch_2.pth', weights_only=False)['state_dict']
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+    # the same checkpoint resumed on one process: trains on, says it is not the same run
+    options = small_train_options(fashion_mnist, tmp_path / 'one')
+    options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
+    one = run(
+        [PY, 'tools/train.py', str(config), '--resume', str(tmp_path / 'resumed' / 'epoch_1.pth')] + options,
+        extra_env=env,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert 'random states of 2 process(es), this run has 1' in one.stdout + one.stderr

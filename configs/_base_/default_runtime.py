@@ -7,14 +7,13 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # every epoch (an ImageNet epoch is hours), the last 3 kept; written to a temporary file and renamed, the
-    # oldest removed only afterwards, so a kill at any moment leaves a complete checkpoint to resume from
+    # oldest removed only afterwards, so a kill at any moment leaves a complete checkpoint to resume from; with
+    # every process's python / numpy / torch generator states, so a resumed run continues the same random stream
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
     # no checkpoint with a NaN / Inf weight is ever written (a NaN loss already stops the run: MST.parse_losses)
     finite_checkpoint=dict(type='FiniteCheckpointHook'),
-    # python / numpy / torch generator states in every checkpoint: a resumed run continues the same random stream
-    random_state=dict(type='RandomStateHook'),
 )
 
 env_cfg = dict(

@@ -2,7 +2,6 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .finite_checkpoint_hook import FiniteCheckpointHook
 from .freeze_last_layer_hook import FreezeLastLayerHook
 from .knn_monitor_hook import KNNMonitorHook
-from .random_state_hook import RandomStateHook
 from .teacher_temp_hook import TeacherTempHook
 
 __all__ = [
@@ -10,6 +9,5 @@ __all__ = [
     'FiniteCheckpointHook',
     'FreezeLastLayerHook',
     'KNNMonitorHook',
-    'RandomStateHook',
     'TeacherTempHook',
 ]

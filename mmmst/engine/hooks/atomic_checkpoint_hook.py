@@ -1,12 +1,13 @@
-"""mmengine's CheckpointHook with checkpoints that survive a kill at any moment."""
+"""mmengine's CheckpointHook with checkpoints that survive a kill at any moment and resume the same run."""
 
 import os
 import os.path as osp
 
-from mmengine.dist import is_main_process
+from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from mmmst.engine.random_states import gather_random_states, set_random_states
 from mmmst.registry import HOOKS
 
 
@@ -24,10 +25,21 @@ class AtomicCheckpointHook(CheckpointHook):
     3. ``last_checkpoint`` is replaced last, in the same way.
 
     A kill at any point leaves ``last_checkpoint`` naming a complete checkpoint. Other storage backends keep
-    mmengine's behaviour.
+    mmengine's file handling.
+
+    **Exact resume.** mmengine re-seeds a resumed run from the config's seed, so the crops, flips, blur sigmas, the
+    masks (MST draws them from torch's generator) and the dataloader workers' seeds (drawn from torch's generator
+    each epoch) after a resume would differ from those of the uninterrupted run. So every checkpoint also holds the
+    python, numpy and torch (CPU and CUDA) generator states of every process (``checkpoint['random_states']``, a
+    list indexed by rank: gathered on all processes, since mmengine writes the file and calls the save hooks on
+    rank 0 only), and a resume gives each process back its own. N iterations straight then equal N / 2, a kill and
+    a resume, tensor for tensor (on the CPU; cuDNN kernels may still differ on a GPU), on 1 or N processes. A resume
+    on another number of processes is re-seeded by mmengine, with a warning; ``load_from`` restores nothing.
     """
 
     def _save_checkpoint_with_step(self, runner, step, meta):
+        # every process, at the moment of the save (a hook drawing random numbers later would break exactness)
+        self._random_states = gather_random_states()
         if not isinstance(self.file_backend, LocalBackend):
             return super()._save_checkpoint_with_step(runner, step, meta)
         # the bookkeeping mmengine does first (it is saved in the checkpoint, for resume) ...
@@ -64,3 +76,24 @@ class AtomicCheckpointHook(CheckpointHook):
         with open(record + '.partial', 'w') as f:
             f.write(self.last_ckpt)
         os.replace(record + '.partial', record)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        states, self._random_states = getattr(self, '_random_states', None), None
+        if states is None and get_world_size() == 1:  # a save outside _save_checkpoint_with_step (best checkpoint)
+            states = gather_random_states()
+        if states is not None:  # (with several processes, such a save is on rank 0 only: no collective possible)
+            checkpoint['random_states'] = states
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = checkpoint.get('random_states')
+        if saved is None or not runner._resume:
+            return  # a checkpoint without them, or a load_from (fine-tuning)
+        if isinstance(saved, dict):  # written by an earlier mmmst on one process
+            saved = [saved]
+        if len(saved) != runner.world_size:
+            runner.logger.warning(
+                f'{type(self).__name__}: the checkpoint holds the random states of {len(saved)} process(es), this '
+                f'run has {runner.world_size}; the resumed run is re-seeded (seed {runner.seed}), not continued exactly'
+            )
+            return
+        set_random_states(saved[get_rank()])
