@@ -471,3 +471,27 @@ def test_two_process_resume_continues_the_same_run_tensor_for_tensor(fashion_mni
     )
     assert one.returncode == 0, one.stderr[-3000:]
     assert 'random states of 2 process(es), this run has 1' in one.stdout + one.stderr
+
+
+def test_cfg_options_clear_a_value_or_replace_a_whole_dict(fashion_mnist):
+    """``key=None`` clears a value (no mask, no decoder: DINO mode); ``<dict>._delete_=True`` replaces a dict
+    instead of merging into it (mmengine's rule), so no key of the old mask generator survives."""
+    from mmmst.apis import init_model
+    from mmmst.config_checks import cfg_option_warnings, load_checked_config
+
+    root = {'train_dataloader.dataset.data_root': fashion_mnist}
+    dino = load_checked_config(DEMO_CFG, dict(root, **{'model.mask_generator': None, 'model.decoder': None}))
+    model = init_model(dino)
+    assert model.mask_generator is None and model.decoder is None and model.backbone.mask_token is None
+
+    swap = {
+        'model.mask_generator._delete_': True,
+        'model.mask_generator.type': 'RandomMaskGenerator',
+        'model.mask_generator.prob': 0.3,
+    }
+    cfg = load_checked_config(DEMO_CFG, dict(root, **swap))
+    assert cfg.model.mask_generator.to_dict() == dict(type='RandomMaskGenerator', prob=0.3)  # 'num' is gone
+    assert type(init_model(cfg).mask_generator).__name__ == 'RandomMaskGenerator'
+    from mmengine.config import Config
+
+    assert cfg_option_warnings(Config.fromfile(DEMO_CFG), swap) == []
