@@ -4,7 +4,7 @@
 mmengine checkpoints load under torch's weights-only unpickling (see :mod:`mmmst.engine.safe_checkpoint`).
 """
 
-from . import datasets, engine, evaluation, models  # noqa: F401  (imports register the components)
+from . import datasets, engine, evaluation, models, visualization  # noqa: F401  (imports register the components)
 from .engine import safe_checkpoint
 from .version import __version__
 

@@ -14,6 +14,16 @@ from mmpretrain.registry import (
     MODELS,
     OPTIM_WRAPPER_CONSTRUCTORS,
     TRANSFORMS,
+    VISUALIZERS,
 )
 
-__all__ = ['DATASETS', 'HOOKS', 'METRICS', 'MODEL_WRAPPERS', 'MODELS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'TRANSFORMS']
+__all__ = [
+    'DATASETS',
+    'HOOKS',
+    'METRICS',
+    'MODEL_WRAPPERS',
+    'MODELS',
+    'OPTIM_WRAPPER_CONSTRUCTORS',
+    'TRANSFORMS',
+    'VISUALIZERS',
+]

@@ -124,7 +124,7 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
 
 @pytest.mark.parametrize('max_epochs', [2, 8])
 def test_budget_moves_schedules_to_the_new_length(max_epochs, tmp_path):
-    from mmmst.experiments.fashion_mnist import budgeted_cfg
+    from mmmst_tools.fashion_mnist import budgeted_cfg
 
     cfg = budgeted_cfg(DEMO_CFG, str(tmp_path), 'data', 64, 64, 32, max_epochs)
     assert cfg.train_cfg.max_epochs == max_epochs

@@ -39,9 +39,10 @@ def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
 
+    from mmmst_tools.fashion_mnist import PREPARE, budgeted_cfg, missing_fashion_mnist, pretrain_and_evaluate
+    from mmmst_tools.figures import draw_attention_and_masks, draw_losses, draw_monitors
+
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import PREPARE, budgeted_cfg, missing_fashion_mnist, pretrain_and_evaluate
-    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks, plot_losses, plot_monitors
 
     def log(message):
         print(f'[demo] {message}', flush=True)
@@ -56,15 +57,14 @@ def main(argv=None):
     log(f'pretraining MST ({osp.basename(args.config)}) in {args.work_dir}')
 
     def pictures(model, cfg):
-        images = first_query_images(model, cfg, 8)
-        plot_attention_and_masks(model, images, osp.join(args.work_dir, 'attention_and_masks.png'))
+        draw_attention_and_masks(model, cfg, osp.join(args.work_dir, 'attention_and_masks.png'))
         return {}
 
     metrics = pretrain_and_evaluate(cfg, log=log, inspect=pictures)
     scalars = sorted(glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')))
     if scalars:
-        plot_losses(scalars[-1], osp.join(args.work_dir, 'losses.png'))
-        plot_monitors(scalars[-1], osp.join(args.work_dir, 'monitors.png'), cfg.model.head.out_channels)
+        draw_losses(scalars[-1], osp.join(args.work_dir, 'losses.png'))
+        draw_monitors(scalars[-1], osp.join(args.work_dir, 'monitors.png'), cfg.model.head.out_channels)
     iterations = metrics.pop('iterations')
     metrics = {k: round(v, 2) for k, v in metrics.items()}
     metrics.update(

@@ -39,8 +39,9 @@ def main(argv=None):
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
+    from mmmst_tools.config_checks import load_checked_config
+
     import mmmst  # noqa: F401
-    from mmmst.config_checks import load_checked_config
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
 
     try:

@@ -72,8 +72,9 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f'config file {args.config!r} does not exist')
+    from mmmst_tools.config_checks import check_model_builds, load_checked_config
+
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
-    from mmmst.config_checks import check_model_builds, load_checked_config
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError

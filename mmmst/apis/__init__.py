@@ -1,3 +1,4 @@
-from .model import add_checkpoint_arguments, checkpoint_from_arguments, init_model
+from .inference import first_images, teacher_attention_and_mask
+from .model import init_model
 
-__all__ = ['init_model', 'add_checkpoint_arguments', 'checkpoint_from_arguments']
+__all__ = ['init_model', 'first_images', 'teacher_attention_and_mask']

@@ -38,17 +38,3 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
         if bad is not None:
             raise NonFiniteError(f'{checkpoint}: {bad} holds NaN or Inf; evaluate an earlier checkpoint')
     return model.eval()
-
-
-def add_checkpoint_arguments(parser) -> None:
-    """``checkpoint`` (optional positional), ``--random-init`` and ``--seed`` on an argparse parser."""
-    parser.add_argument('checkpoint', nargs='?', help='an MST checkpoint (omit with --random-init)')
-    parser.add_argument('--random-init', action='store_true', help='the network as initialised (--seed)')
-    parser.add_argument('--seed', type=int, default=0, help='torch seed of --random-init')
-
-
-def checkpoint_from_arguments(parser, args) -> Optional[str]:
-    """The checkpoint to load (None: ``--random-init``); exactly one of the two must be given."""
-    if (args.checkpoint is None) == (not args.random_init):
-        parser.error('give a checkpoint or --random-init, not both')
-    return args.checkpoint

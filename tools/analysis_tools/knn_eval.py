@@ -18,8 +18,11 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
-from mmmst.engine.non_finite import NonFiniteError
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
+from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
+
+from mmmst.apis import init_model  # noqa: E402
+from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
 
 
 def main(argv=None):
@@ -39,9 +42,9 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
 
     from mmengine.runner import Runner
+    from mmmst_tools.config_checks import load_checked_config
 
     import mmmst  # noqa: F401
-    from mmmst.config_checks import load_checked_config
     from mmmst.evaluation import knn_evaluate
 
     try:

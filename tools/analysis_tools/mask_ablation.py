@@ -47,6 +47,8 @@ import time
 import torch
 from mmengine.config import DictAction
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
 
@@ -159,7 +161,7 @@ def add_knn_monitor(cfg, interval: int) -> None:
 
 def plot_knn_curves(results: dict, path: str) -> bool:
     """k-NN top-1 of the teacher against the epoch, one line per run that has a curve; False when none has."""
-    from mmmst.experiments.visualize import plot_curves
+    from mmmst_tools.figures import visualizer
 
     curves = {
         key: list(enumerate(r['knn_top1_per_epoch'], start=1))
@@ -170,13 +172,14 @@ def plot_knn_curves(results: dict, path: str) -> bool:
         return False
     init = [r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r]
     hline = (statistics.mean(init), 'random init (not trained)') if init else None
-    plot_curves(curves, path, 'epoch', 'k-NN top-1 (%)', hline=hline, marker='o')
+    visualizer().visualize_curves(curves, 'epoch', 'k-NN top-1 (%)', hline=hline, marker='o', out_file=path)
     return True
 
 
 def plot_dino_losses(results: dict, work_dir: str, path: str) -> bool:
     """``loss_dino`` against the iteration, one line per run (from each run's ``vis_data/scalars.json``)."""
-    from mmmst.experiments.visualize import plot_curves, scalar_curve
+    from mmmst_tools.figures import visualizer
+    from mmmst_tools.scalars import scalar_curve
 
     curves = {}
     for key in results:
@@ -185,17 +188,16 @@ def plot_dino_losses(results: dict, work_dir: str, path: str) -> bool:
             curves[key] = scalar_curve(scalars[-1], 'loss_dino')
     if not curves:
         return False
-    plot_curves(curves, path, 'iteration', 'loss_dino')
+    visualizer().visualize_curves(curves, 'iteration', 'loss_dino', out_file=path)
     return True
 
 
 def inspect_run(model, cfg) -> dict:
     """After training: the teacher's attention and the arm's masks on 8 test images (a picture in the run's
     directory), and the measured masked fraction."""
-    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks
+    from mmmst_tools.figures import draw_attention_and_masks
 
-    images = first_query_images(model, cfg, 8)
-    plot_attention_and_masks(model, images, osp.join(cfg.work_dir, 'attention_and_masks.png'))
+    draw_attention_and_masks(model, cfg, osp.join(cfg.work_dir, 'attention_and_masks.png'))
     return dict(masked_fraction=masked_fraction(model, cfg))
 
 
@@ -252,7 +254,7 @@ def check_budget(results: dict, budget: dict, results_file: str) -> None:
 
 def run_arm(args, arm: str, seed: int, with_baselines: bool) -> dict:
     """Pretrain one arm with one seed and k-NN evaluate it (and, once per seed, the baselines)."""
-    from mmmst.experiments.fashion_mnist import budgeted_cfg, pretrain_and_evaluate
+    from mmmst_tools.fashion_mnist import budgeted_cfg, pretrain_and_evaluate
 
     key = f'{arm}_seed{seed}'
     cfg = budgeted_cfg(
@@ -300,8 +302,9 @@ def results_table(results: dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
+    from mmmst_tools.fashion_mnist import PREPARE, missing_fashion_mnist
+
     import mmmst  # noqa: F401
-    from mmmst.experiments.fashion_mnist import PREPARE, missing_fashion_mnist
 
     if missing_fashion_mnist(args.data_root):
         subprocess.run([sys.executable, osp.join(ROOT, PREPARE), args.data_root], check=True)

@@ -14,8 +14,11 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmmst.apis import add_checkpoint_arguments, checkpoint_from_arguments, init_model
-from mmmst.engine.non_finite import NonFiniteError
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
+from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
+
+from mmmst.apis import init_model  # noqa: E402
+from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
 
 
 def main(argv=None):
@@ -33,9 +36,10 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
+    from mmmst_tools.config_checks import check_data_roots, load_checked_config
+    from mmmst_tools.figures import draw_attention_and_masks
+
     import mmmst  # noqa: F401
-    from mmmst.config_checks import check_data_roots, load_checked_config
-    from mmmst.experiments.visualize import first_query_images, plot_attention_and_masks
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())
@@ -49,7 +53,7 @@ def main(argv=None):
         model = init_model(cfg, checkpoint, args.seed)
     except NonFiniteError as err:
         sys.exit(f'error: {err}')
-    plot_attention_and_masks(model, first_query_images(model, cfg, args.num, loader), args.out)
+    draw_attention_and_masks(model, cfg, args.out, args.num, loader)
     print(f'written: {args.out}')
 
 

@@ -1,4 +1,4 @@
-"""MST on Fashion-MNIST on a CPU: a shortened config, pretraining, and k-NN evaluation.
+"""MST on Fashion-MNIST on a CPU: a shortened config, pretraining, and k-NN evaluation (an experiment driver).
 
 Shared by ``tools/demo.py`` (``make demo``) and ``tools/analysis_tools/mask_ablation.py``.
 """

@@ -1,0 +1,3 @@
+from .mst_visualizer import MSTVisualizer
+
+__all__ = ['MSTVisualizer']

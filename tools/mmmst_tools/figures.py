@@ -1,0 +1,34 @@
+"""The pictures the tools write, drawn by ``mmmst.visualization.MSTVisualizer``."""
+
+from mmmst.apis import first_images, teacher_attention_and_mask
+from mmmst.visualization import MSTVisualizer
+
+from .scalars import scalar_curve
+
+#: the collapse monitors drawn in monitors.png (``MST.collapse_monitors``; mask_ratio is a setting, not a symptom)
+MONITORS = ('teacher_entropy', 'kl_teacher_student', 'teacher_feature_std', 'center_norm')
+
+
+def visualizer() -> MSTVisualizer:
+    """The tools' visualizer (one per process, mmengine's ManagerMixin), apart from any Runner's own."""
+    return MSTVisualizer.get_instance('mmmst_tools')
+
+
+def draw_attention_and_masks(model, cfg, out_file: str, num: int = 8, loader: str = 'knn_query_dataloader'):
+    """The first ``num`` images of ``loader``, the teacher's CLS attention on them and the mask drawn from it."""
+    images = first_images(model, cfg, num, loader)
+    attention, mask = teacher_attention_and_mask(model, images)
+    visualizer().visualize_attention_and_masks(images, attention, mask, out_file=out_file)
+
+
+def draw_losses(scalars_json: str, out_file: str) -> None:
+    """``loss``, ``loss_dino`` and ``loss_restore`` against the iteration, as logged."""
+    curves = {key: scalar_curve(scalars_json, key) for key in ('loss', 'loss_dino', 'loss_restore')}
+    curves = {key: points for key, points in curves.items() if points}
+    visualizer().visualize_curves(curves, 'iteration', 'loss', name='losses', out_file=out_file)
+
+
+def draw_monitors(scalars_json: str, out_file: str, num_prototypes: int) -> None:
+    """The collapse monitors against the iteration, ``log K`` on the entropy panel."""
+    monitors = {key: scalar_curve(scalars_json, key) for key in MONITORS}
+    visualizer().visualize_monitors(monitors, num_prototypes, out_file=out_file)
