@@ -135,6 +135,15 @@ if ! $PY -c "import mmmst, pytest, ruff" 2>/dev/null \
 fi
 done_step
 
+step "openmim (mim train / mim test mmmst ...)"
+# openmim's dependency opendatalab pulls openxlab, which pins setuptools 60 (it would break torch and mmcv); mim
+# itself runs without it, so openmim goes in without dependencies and its other dependencies by name.
+if ! $PY -c "import mim" 2>/dev/null; then
+  $PIPC Click colorama model-index pandas requests rich tabulate
+  $PIPC --no-deps openmim==0.3.9
+fi
+done_step
+
 step "import check"
 $PY -W ignore -c "import mmmst, mmcv.ops, mmdet.models, mmseg.models, mmpretrain.models"
 done_step
