@@ -42,10 +42,22 @@ def mim(args, env, cwd):
 def test_mim_train_finds_the_config_in_the_installed_package(installed, fashion_mnist, tmp_path):  # noqa: F811
     work = tmp_path / 'work'
     log = mim(
-        ['train', 'mmmst', DEMO, '--gpus', '0', '--work-dir', str(work), '--cfg-options',
-         f'train_dataloader.dataset.data_root={fashion_mnist}', 'train_dataloader.dataset.indices=8',
-         'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1'],  # fmt: skip
+        [
+            'train',
+            'mmmst',
+            DEMO,
+            '--gpus',
+            '0',
+            '--work-dir',
+            str(work),
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={fashion_mnist}',
+            'train_dataloader.dataset.indices=8',
+            'train_dataloader.batch_size=4',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'train_cfg.max_epochs=1',
+        ],  # fmt: skip
         installed,
         cwd=str(tmp_path),  # not the repository: mim must find the config in the package
     )
@@ -74,10 +86,23 @@ def test_mim_test_evaluates_with_the_installed_tools(installed, tmp_path):
     torch.save(dict(state_dict=init_model(cfg).state_dict()), checkpoint)
 
     log = mim(
-        ['test', 'mmmst', PROBE, '--checkpoint', str(checkpoint), '--gpus', '0', '--work-dir', str(tmp_path / 'test'),
-         '--cfg-options', 'model.backbone.init_cfg=None', f'test_dataloader.dataset.data_root={root}',
-         'test_dataloader.batch_size=2', 'test_dataloader.num_workers=0',
-         'test_dataloader.persistent_workers=False'],  # fmt: skip
+        [
+            'test',
+            'mmmst',
+            PROBE,
+            '--checkpoint',
+            str(checkpoint),
+            '--gpus',
+            '0',
+            '--work-dir',
+            str(tmp_path / 'test'),
+            '--cfg-options',
+            'model.backbone.init_cfg=None',
+            f'test_dataloader.dataset.data_root={root}',
+            'test_dataloader.batch_size=2',
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False',
+        ],  # fmt: skip
         installed,
         cwd=str(tmp_path),
     )
