@@ -148,3 +148,22 @@ def test_metafile_lists_every_config_and_only_existing_ones():
     assert listed == set(ALL_CONFIGS)  # every config, nothing that does not exist
     names = [m['Name'] for m in meta['Models']]
     assert len(names) == len(set(names)) and all(osp.basename(m['Config']) == m['Name'] + '.py' for m in meta['Models'])
+
+
+def test_pil_pipeline_is_one_base_line_away(imagenet_tree, tmp_path):
+    """DINO's PIL pipeline (every augmentation in the workers): the same config with the `-pil` dataset base."""
+    source = open(osp.join(ROOT, 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py')).read()
+    pil = source.replace('imagenet_bs128_mst.py', 'imagenet_bs128_mst-pil.py')
+    assert pil.count('-pil') == 1
+    path = osp.join(ROOT, 'configs/mst', f'tmp_pil_{uuid.uuid4().hex}.py')  # next to the real one: same _base_ paths
+    try:
+        open(path, 'w').write(pil)
+        cfg = small_pretrain_cfg(path, imagenet_tree, tmp_path)
+    finally:
+        os.remove(path)
+    assert cfg.data_preprocessor.type == 'SelfSupDataPreprocessor'
+    views = next(t for t in cfg.train_dataloader.dataset.pipeline if t['type'] == 'MultiCropViews')
+    assert views.photometric is True and views.get('backend', 'pillow') == 'pillow'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2 and np.isfinite(runner.message_hub.get_scalar('train/loss').data[0]).all()

@@ -54,6 +54,7 @@ def test_gray_images_without_colour_transforms():
     [
         (dict(num_local_views=-1), 'num_local_views must be an int >= 0, got -1'),
         (dict(global_crop_scale=(0.5, 0.2)), 'global_crop_scale must be'),
+        (dict(backend='torch'), "backend must be 'pillow' or 'cv2', got 'torch'"),
     ],
 )
 def test_bad_config(kwargs, match):

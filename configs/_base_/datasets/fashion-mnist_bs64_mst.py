@@ -2,7 +2,16 @@
 # The idx files are un-gzipped into data_root by tools/demo.py (from Debian's dataset-fashion-mnist).
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion_mnist/'
-data_preprocessor = dict(type='SelfSupDataPreprocessor', mean=[72.94], std=[90.02])  # train-set statistics
+# The split pipeline, as on ImageNet: the worker crops and flips, the blur and solarize run on whole batches in
+# the main process (measured on 2 cores: 0.585 s per iteration against 0.602 s with everything in the worker,
+# medians of 5 interleaved rounds; docs/benchmarks.md).
+data_preprocessor = dict(
+    type='MultiCropDataPreprocessor',
+    mean=[72.94],  # train-set statistics
+    std=[90.02],
+    color_jitter_prob=0.0,  # gray images: no colour jitter, no grayscale
+    grayscale_prob=0.0,
+)
 
 train_pipeline = [
     dict(
@@ -12,8 +21,7 @@ train_pipeline = [
         num_local_views=2,
         global_crop_scale=(0.4, 1.0),
         local_crop_scale=(0.05, 0.4),
-        color_jitter_prob=0.0,  # gray images: no colour jitter, no grayscale
-        grayscale_prob=0.0,
+        photometric=False,
     ),
     dict(type='PackInputs'),
 ]

@@ -13,10 +13,12 @@ def _check_scale(name: str, scale: Sequence[float]) -> Tuple[float, float]:
     return tuple(scale)
 
 
-def shared_view(size: int, scale: Tuple[float, float], color_jitter_prob: float, grayscale_prob: float) -> List[dict]:
+def shared_view(
+    size: int, scale: Tuple[float, float], color_jitter_prob: float, grayscale_prob: float, backend: str = 'pillow'
+) -> List[dict]:
     """What every DINO view gets: bicubic random resized crop, flip 0.5, colour jitter, grayscale."""
     view = [
-        dict(type='RandomResizedCrop', scale=size, crop_ratio_range=scale, backend='pillow', interpolation='bicubic'),
+        dict(type='RandomResizedCrop', scale=size, crop_ratio_range=scale, backend=backend, interpolation='bicubic'),
         dict(type='RandomFlip', prob=0.5),
     ]
     if color_jitter_prob > 0:
@@ -60,6 +62,11 @@ class MultiCropViews(MultiView):
         local_crop_scale (tuple): area range of a local crop. Defaults to (0.05, 0.4) (DINO).
         color_jitter_prob (float): set 0 for gray images. Defaults to 0.8.
         grayscale_prob (float): set 0 for gray images. Defaults to 0.2.
+        photometric (bool): False: only the crop and the flip, in uint8 (the worker stage of the split pipeline;
+            ``MultiCropDataPreprocessor`` applies the rest to whole batches on the model's device). Defaults to
+            True (everything here, per image, in PIL: DINO's way).
+        backend (str): the crops' bicubic resize. 'pillow' (DINO's: antialiased when shrinking) or 'cv2' (OpenCV's
+            bicubic, no antialiasing: several times faster; docs/benchmarks.md measures both). Defaults to 'pillow'.
     """
 
     def __init__(
@@ -71,22 +78,30 @@ class MultiCropViews(MultiView):
         local_crop_scale: Sequence[float] = (0.05, 0.4),
         color_jitter_prob: float = 0.8,
         grayscale_prob: float = 0.2,
+        photometric: bool = True,
+        backend: str = 'pillow',
     ):
         if not isinstance(num_local_views, int) or num_local_views < 0:
             raise ValueError(f'MultiCropViews: num_local_views must be an int >= 0, got {num_local_views!r}')
         for name, size in dict(global_crop_size=global_crop_size, local_crop_size=local_crop_size).items():
             if not isinstance(size, int) or size < 1:
                 raise ValueError(f'MultiCropViews: {name} must be a positive int, got {size!r}')
+        if backend not in ('pillow', 'cv2'):
+            raise ValueError(f"MultiCropViews: backend must be 'pillow' or 'cv2', got {backend!r}")
         global_crop_scale = _check_scale('global_crop_scale', global_crop_scale)
         local_crop_scale = _check_scale('local_crop_scale', local_crop_scale)
 
-        photometric = dict(color_jitter_prob=color_jitter_prob, grayscale_prob=grayscale_prob)
-        global_1 = shared_view(global_crop_size, global_crop_scale, **photometric) + [blur(1.0)]
-        global_2 = shared_view(global_crop_size, global_crop_scale, **photometric) + [
-            blur(0.1),
-            dict(type='Solarize', thr=128, prob=0.2),
-        ]
-        local = shared_view(local_crop_size, local_crop_scale, **photometric) + [blur(0.5)]
+        if photometric:
+            colour = dict(color_jitter_prob=color_jitter_prob, grayscale_prob=grayscale_prob, backend=backend)
+            global_1 = shared_view(global_crop_size, global_crop_scale, **colour) + [blur(1.0)]
+            global_2 = shared_view(global_crop_size, global_crop_scale, **colour) + [
+                blur(0.1),
+                dict(type='Solarize', thr=128, prob=0.2),
+            ]
+            local = shared_view(local_crop_size, local_crop_scale, **colour) + [blur(0.5)]
+        else:  # crop and flip only
+            global_1 = global_2 = shared_view(global_crop_size, global_crop_scale, 0.0, 0.0, backend)
+            local = shared_view(local_crop_size, local_crop_scale, 0.0, 0.0, backend)
         transforms, num_views = [global_1, global_2], [1, 1]
         if num_local_views:
             transforms.append(local)

@@ -1,0 +1,3 @@
+from .multi_crop_preprocessor import MultiCropDataPreprocessor
+
+__all__ = ['MultiCropDataPreprocessor']
