@@ -7,6 +7,7 @@ editable install of the development environment has no package folder for mim 0.
 
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -23,10 +24,16 @@ PROBE = 'deit-small-p16_linear-8xb128-coslr-100e_in1k.py'
 
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
-    """mmmst installed (not editable) into a folder; returns the environment that puts it on the path."""
-    target = tmp_path_factory.mktemp('site')
+    """mmmst installed (not editable) into a folder; returns the environment that puts it on the path.
+
+    Built from a copy of the sources: a build writes ``mmmst/.mim`` (copies) and ``build/`` next to setup.py, which
+    must not replace the development tree's own (symlinked) ``.mim``.
+    """
+    source, target = tmp_path_factory.mktemp('source') / 'mmmst', tmp_path_factory.mktemp('site')
+    skip = ('.git', '.venv', 'work_dirs', 'data', 'build', '*.egg-info', '.mim', '__pycache__', '.ruff_cache')
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))
     pip = [sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation', '--target']
-    subprocess.run(pip + [str(target), ROOT], check=True, capture_output=True, cwd=str(target))
+    subprocess.run(pip + [str(target), str(source)], check=True, capture_output=True, cwd=str(target))
     assert osp.isfile(target / 'mmmst' / '.mim' / 'configs' / 'mst' / DEMO)
     assert osp.isfile(target / 'mmmst' / '.mim' / 'tools' / 'train.py')
     return dict(os.environ, PYTHONPATH=str(target), OMP_NUM_THREADS='1')
