@@ -14,7 +14,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -23,6 +22,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
+
+from tests.test_tools import free_port
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
@@ -51,12 +52,6 @@ class BackboneSnapshotHook(Hook):
 '''
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def run(cmd, helper_dir):
     pythonpath = os.pathsep.join(p for p in (ROOT, str(helper_dir), os.environ.get('PYTHONPATH')) if p)
     env = dict(
@@ -64,7 +59,7 @@ def run(cmd, helper_dir):
         PYTHONPATH=pythonpath,
         PYTHON=PY,
         OMP_NUM_THREADS='1',
-        PORT=str(free_port()),
+        PORT=free_port(),
         CUDA_VISIBLE_DEVICES='',
     )
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, input='')

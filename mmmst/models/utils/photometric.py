@@ -6,6 +6,7 @@ given the same parameter, image by image (``tests/test_photometric.py`` states t
 :func:`dino_photometric` draws DINO's random choices and applies them in DINO's order.
 """
 
+import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
@@ -182,7 +183,7 @@ def dino_photometric(
     x = _apply(x, drawn['gray'], grayscale)
     drawn['blur'] = _draw(blur_prob, n, device, generator)
     drawn['sigma'] = _uniform(blur_sigma[0], blur_sigma[1], n, device, generator)
-    kernel_size = blur_kernel_size or 2 * int(torch.tensor(3.0 * blur_sigma[1]).ceil()) + 1
+    kernel_size = blur_kernel_size or 2 * math.ceil(3.0 * blur_sigma[1]) + 1
     x = _apply(x, drawn['blur'], lambda images, sigma: gaussian_blur(images, sigma, kernel_size), drawn['sigma'])
     drawn['solarize'] = _draw(solarize_prob, n, device, generator)
     x = _apply(x, drawn['solarize'], solarize)
