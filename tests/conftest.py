@@ -1,6 +1,7 @@
-"""Shared fixtures. Tests import nothing from each other; everything runs on the CPU."""
+"""Shared fixtures; everything runs on the CPU. (The launcher tests also share helpers from test_tools.py.)"""
 
 import logging
+import socket
 
 import pytest
 import torch
@@ -26,6 +27,18 @@ def max_iters():
         MessageHub.get_current_instance().update_info('max_iters', value)
 
     return set_max_iters
+
+
+@pytest.fixture
+def free_port():
+    """A function returning a free local port, so that parallel or consecutive launcher runs do not collide."""
+
+    def port() -> str:
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            return str(sock.getsockname()[1])
+
+    return port
 
 
 @pytest.fixture

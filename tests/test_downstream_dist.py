@@ -23,8 +23,6 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from tests.test_tools import free_port
-
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
 DET = 'configs/mst/benchmarks/mmdetection'
@@ -52,14 +50,14 @@ class BackboneSnapshotHook(Hook):
 '''
 
 
-def run(cmd, helper_dir):
+def run(cmd, helper_dir, port):
     pythonpath = os.pathsep.join(p for p in (ROOT, str(helper_dir), os.environ.get('PYTHONPATH')) if p)
     env = dict(
         os.environ,
         PYTHONPATH=pythonpath,
         PYTHON=PY,
         OMP_NUM_THREADS='1',
-        PORT=free_port(),
+        PORT=port,
         CUDA_VISIBLE_DEVICES='',
     )
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, input='')
@@ -217,7 +215,7 @@ CASES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize('key', list(CASES))
-def test_two_process_finetune_then_test_through_the_launchers(key, mst_checkpoints, helper_dir, tmp_path):
+def test_two_process_finetune_then_test_through_the_launchers(key, mst_checkpoints, helper_dir, free_port, tmp_path):
     config, arch, make_data, shrink_fn, codebase = CASES[key]
     checkpoint, teacher = mst_checkpoints[arch]
     data_root = tmp_path / 'data'
@@ -233,7 +231,7 @@ def test_two_process_finetune_then_test_through_the_launchers(key, mst_checkpoin
                  f'model.backbone.init_cfg.checkpoint={checkpoint}']  # fmt: skip
     else:
         train = ['bash', f'tools/benchmarks/{codebase}/dist_train.sh', str(small_config), checkpoint, '2']
-    log = run(train, helper_dir)
+    log = run(train, helper_dir, free_port())
     assert 'Distributed training: True' in log
 
     # right after initialisation each process's backbone is the checkpoint's teacher, tensor for tensor
@@ -264,6 +262,6 @@ def test_two_process_finetune_then_test_through_the_launchers(key, mst_checkpoin
     else:
         test = ['bash', f'tools/benchmarks/{codebase}/dist_test.sh', str(small_config), ckpt, '2',
                 '--work-dir', str(tmp_path / 'test')]  # fmt: skip
-    log = run(test, helper_dir)
+    log = run(test, helper_dir, free_port())
     for metric in metric_keys:
         assert f'{metric}: ' in log, f'{metric} not printed:\n{log[-3000:]}'

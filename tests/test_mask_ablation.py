@@ -110,6 +110,8 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     assert dino['knn_top1_raw_pixels'] == 100.0  # the stripes make raw pixels a perfect feature here
     table = open(tmp_path / 'results.md').read()
     assert '| mst-num2-p0.9 |' in table and '| random init (not trained) |' in table
+    gain = mst['knn_top1_mst'] - dino['knn_top1_random_init']  # the seed's untrained network: its first arm's
+    assert f'| mst-num2-p0.9 | {mst["knn_top1_mst"]:.2f} ± 0.00 | {gain:+.2f} ± 0.00 | 1 |' in table
     for picture in ('knn_curves.png', 'dino_losses.png', 'dino_seed0/attention_and_masks.png'):
         assert osp.getsize(tmp_path / picture) > 0, picture
 
@@ -120,6 +122,47 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     other = run([*command, '--arms', 'dino', *budget[:-2], '--query-size', '16'])
     assert other.returncode != 0 and 'give another --work-dir or the same budget' in other.stderr
     assert 'Traceback' not in other.stderr
+
+
+def test_table_gain_is_over_the_untrained_network_of_the_same_seed(ablation):
+    def run_(arm, seed, knn, **baselines):
+        return f'{arm}_seed{seed}', dict(arm=arm, seed=seed, knn_top1_mst=knn, masked_fraction=0.1, **baselines)
+
+    results = dict(
+        [
+            run_('mst', 0, 52.0, knn_top1_random_init=50.0, knn_top1_raw_pixels=80.0),
+            run_('mst', 1, 61.0, knn_top1_random_init=60.0, knn_top1_raw_pixels=80.0),
+            run_('dino', 0, 49.0),
+            run_('dino', 1, 58.0),
+            run_('block', 2, 70.0),  # seed 2 has no untrained network in this work dir
+        ]
+    )
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in ablation.results_table(results).splitlines()}
+    assert rows['mst'][:3] == ['56.50 ± 6.36', '+1.50 ± 0.71', '2']  # gains 2 and 1
+    assert rows['dino'][:2] == ['53.50 ± 6.36', '-1.50 ± 0.71']  # gains -1 and -2
+    assert rows['block'][:2] == ['70.00 ± 0.00', '-']
+    assert rows['random init (not trained)'][:2] == ['55.00 ± 7.07', '-']
+
+
+def _record_many(ablation, results_file, prefix, count):
+    for i in range(count):
+        ablation.record_run(results_file, f'{prefix}{i}', dict(seed=i))
+
+
+def test_runner_processes_sharing_a_work_dir_keep_each_others_runs(ablation, tmp_path):
+    import multiprocessing
+
+    results_file = str(tmp_path / 'results.json')
+    ablation.record_run(results_file, 'earlier', dict(seed=0))
+    context = multiprocessing.get_context('fork')
+    writers = [context.Process(target=_record_many, args=(ablation, results_file, prefix, 40)) for prefix in ('a', 'b')]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+        assert writer.exitcode == 0
+    results = json.load(open(results_file))
+    assert set(results) == {'earlier'} | {f'{p}{i}' for p in 'ab' for i in range(40)}
 
 
 @pytest.mark.parametrize('max_epochs', [2, 8])

@@ -3,7 +3,6 @@
 import json
 import os
 import os.path as osp
-import socket
 import struct
 import subprocess
 import sys
@@ -62,14 +61,7 @@ def small_train_options(data_root, work_dir):
     ]
 
 
-def free_port() -> str:
-    """A free port, so that parallel or consecutive runs do not collide on 29500."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return str(sock.getsockname()[1])
-
-
-def test_dist_train_two_cpu_processes(fashion_mnist, tmp_path):
+def test_dist_train_two_cpu_processes(fashion_mnist, free_port, tmp_path):
     """2 gloo processes x batch 2 over 8 images: 2 iterations each."""
     result = run(
         ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path),
@@ -433,7 +425,7 @@ def test_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, tmp_path
 
 
 @pytest.mark.slow
-def test_two_process_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, tmp_path):
+def test_two_process_resume_continues_the_same_run_tensor_for_tensor(fashion_mnist, free_port, tmp_path):
     """tools/dist_train.sh on 2 gloo processes: 2 epochs straight == killed after epoch 1 + --resume.
 
     Each process draws its own crops and masks; the checkpoint (written by rank 0) holds both processes' random

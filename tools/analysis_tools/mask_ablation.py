@@ -25,8 +25,10 @@ and, on any arm, ``-lam<L>`` (decoder loss weight lambda, arms with a decoder), 
 epochs) and ``-lr<LR>`` (peak learning rate). Example: ``mst-num4-p0.9-lam0.3``.
 
 Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly initialised network and raw pixels.
-The table (mean and spread over seeds, plus the measured masked fraction of each arm) goes to
-``<work-dir>/results.md`` and ``results.json``; with ``--knn-interval`` the teacher is also evaluated during
+The table (mean and spread over seeds, the gain over the same seed's untrained network, plus the measured masked
+fraction of each arm) goes to ``<work-dir>/results.md`` and ``results.json``. Several runner processes may share a
+work dir (one per seed, say, on a machine with cores to spare): each adds its runs to ``results.json`` under a file
+lock. with ``--knn-interval`` the teacher is also evaluated during
 training and the curves are drawn to ``<work-dir>/knn_curves.png``; the DINO losses of all runs go to
 ``<work-dir>/dino_losses.png``. Every run keeps its log, checkpoint and a picture of the teacher's attention and the
 arm's masks on test images (``attention_and_masks.png``) under ``<work-dir>/<arm>_seed<k>/``; finished runs are
@@ -34,6 +36,7 @@ skipped when the command is repeated.
 """
 
 import argparse
+import fcntl
 import glob
 import json
 import os
@@ -201,10 +204,10 @@ def inspect_run(model, cfg) -> dict:
     return dict(masked_fraction=masked_fraction(model, cfg))
 
 
-def summarise(values):
+def summarise(values, signed=False):
     mean = statistics.mean(values)
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{mean:.2f} ± {spread:.2f}'
+    return f'{mean:{"+" if signed else ""}.2f} ± {spread:.2f}'
 
 
 def parse_args(argv=None):
@@ -280,24 +283,46 @@ def run_arm(args, arm: str, seed: int, with_baselines: bool) -> dict:
 
 
 def results_table(results: dict) -> str:
-    """One row per arm (+ the baselines), mean ± std over seeds, and the measured masked fraction."""
+    """One row per arm (+ the baselines): k-NN mean ± std over seeds, the gain over the untrained network of the same
+    seed (the seed's first arm, built and never trained; ``-`` where a seed has none), and the masked fraction."""
+    untrained = {r['seed']: r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r}
     rows = []
     for arm in dict.fromkeys(r['arm'] for r in results.values()):
         runs = [r for r in results.values() if r['arm'] == arm]
         accuracy = summarise([r['knn_top1_mst'] for r in runs])
+        gains = [r['knn_top1_mst'] - untrained[r['seed']] for r in runs if r['seed'] in untrained]
+        gain = summarise(gains, signed=True) if len(gains) == len(runs) else '-'
         masked = summarise([r.get('masked_fraction', 0.0) * 100 for r in runs])
-        rows.append(f'| {arm} | {accuracy} | {len(runs)} | {masked} |')
+        rows.append(f'| {arm} | {accuracy} | {gain} | {len(runs)} | {masked} |')
     baselines = [r for r in results.values() if 'knn_top1_random_init' in r]
     return '\n'.join(
         [
-            '| arm | k-NN top-1 (%) | seeds | masked patches (%) |',
-            '| --- | --- | --- | --- |',
+            '| arm | k-NN top-1 (%) | gain over untrained (points) | seeds | masked patches (%) |',
+            '| --- | --- | --- | --- | --- |',
             *rows,
-            f'| random init (not trained) | {summarise([r["knn_top1_random_init"] for r in baselines])} | '
+            f'| random init (not trained) | {summarise([r["knn_top1_random_init"] for r in baselines])} | - | '
             f'{len(baselines)} | - |',
-            f'| raw pixels | {summarise([r["knn_top1_raw_pixels"] for r in baselines])} | - | - |',
+            f'| raw pixels | {summarise([r["knn_top1_raw_pixels"] for r in baselines])} | - | - | - |',
         ]
     )
+
+
+def load_results(results_file: str) -> dict:
+    return json.load(open(results_file)) if osp.isfile(results_file) else {}
+
+
+def record_run(results_file: str, key: str, entry: dict) -> dict:
+    """Adds one finished run to ``results.json`` and returns every run the file holds. The read-modify-write runs
+    under an exclusive lock and the file is replaced whole, so runner processes sharing a work dir keep each other's
+    runs and a reader never sees half a file."""
+    with open(f'{results_file}.lock', 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        results = load_results(results_file)
+        results[key] = entry
+        with open(f'{results_file}.tmp', 'w') as f:
+            json.dump(results, f, indent=2)
+        os.replace(f'{results_file}.tmp', results_file)
+    return results
 
 
 def main(argv=None):
@@ -310,22 +335,23 @@ def main(argv=None):
         subprocess.run([sys.executable, osp.join(ROOT, PREPARE), args.data_root], check=True)
     os.makedirs(args.work_dir, exist_ok=True)
     results_file = osp.join(args.work_dir, 'results.json')
-    results = json.load(open(results_file)) if osp.isfile(results_file) else {}
+    results = load_results(results_file)
     budget = run_budget(args)
     check_budget(results, budget, results_file)
     t0 = time.time()
     for seed in args.seeds:
         for arm in args.arms:
             key = f'{arm}_seed{seed}'
+            results = load_results(results_file)  # with what runner processes sharing the work dir added
             if key in results:  # finished earlier: the runner can be restarted after an interruption
                 continue
             print(f'[ablation] {key}: pretraining ({time.time() - t0:.0f} s elapsed)', flush=True)
             seed_has_baselines = any('knn_top1_random_init' in r and r['seed'] == seed for r in results.values())
             metrics = run_arm(args, arm, seed, with_baselines=not seed_has_baselines)
             metrics['minutes'] = round((time.time() - t0) / 60, 1)
-            results[key] = dict(arm=arm, seed=seed, budget=budget, **metrics)
-            json.dump(results, open(results_file, 'w'), indent=2)
+            record_run(results_file, key, dict(arm=arm, seed=seed, budget=budget, **metrics))
 
+    results = load_results(results_file)
     table = results_table(results)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
