@@ -112,7 +112,8 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     assert '| mst-num2-p0.9 |' in table and '| random init (not trained) |' in table
     gain = mst['knn_top1_mst'] - dino['knn_top1_random_init']  # the seed's untrained network: its first arm's
     assert f'| mst-num2-p0.9 | {mst["knn_top1_mst"]:.2f} ± 0.00 | {gain:+.2f} ± 0.00 | 1 |' in table
-    for picture in ('knn_curves.png', 'dino_losses.png', 'dino_seed0/attention_and_masks.png'):
+    pictures = ('knn_curves.png', 'dino_losses.png', 'teacher_entropy.png', 'kl_teacher_student.png')
+    for picture in (*pictures, 'dino_seed0/attention_and_masks.png'):
         assert osp.getsize(tmp_path / picture) > 0, picture
 
     # repeating the command skips finished runs; a different budget in the same work dir is refused
@@ -142,6 +143,34 @@ def test_table_gain_is_over_the_untrained_network_of_the_same_seed(ablation):
     assert rows['dino'][:2] == ['53.50 ± 6.36', '-1.50 ± 0.71']  # gains -1 and -2
     assert rows['block'][:2] == ['70.00 ± 0.00', '-']
     assert rows['random init (not trained)'][:2] == ['55.00 ± 7.07', '-']
+
+
+def test_arm_curves_average_each_arms_seeds_at_shared_iterations(ablation, tmp_path):
+    def logged(run_key, rows):
+        vis_data = tmp_path / run_key / '20261129_000000' / 'vis_data'
+        vis_data.mkdir(parents=True)
+        (vis_data / 'scalars.json').write_text(''.join(json.dumps(row) + '\n' for row in rows))
+
+    logged(
+        'mst_seed0',
+        [dict(step=20, teacher_entropy=3.0), dict(step=40, teacher_entropy=2.0), dict(step=40, knn_top1=60)],
+    )
+    logged(
+        'mst_seed1',
+        [dict(step=20, teacher_entropy=4.0), dict(step=40, teacher_entropy=3.0), dict(step=60, teacher_entropy=1.0)],
+    )
+    logged('dino_seed0', [dict(step=20, teacher_entropy=4.1)])
+    logged('block_seed0', [dict(step=20, loss_dino=4.0)])  # never logged the key: no line
+    results = {
+        key: dict(arm=key.split('_')[0], seed=int(key[-1]))
+        for key in ('mst_seed0', 'mst_seed1', 'dino_seed0', 'block_seed0')
+    }
+
+    curves = ablation.arm_curves(results, str(tmp_path), 'teacher_entropy')
+    assert curves == {'mst (mean of 2 seeds)': [(20, 3.5), (40, 2.5)], 'dino': [(20, 4.1)]}  # 60: seed 1 only
+    assert ablation.plot_arm_curves(results, str(tmp_path), 'teacher_entropy', str(tmp_path / 'entropy.png'))
+    assert not ablation.plot_arm_curves(results, str(tmp_path), 'no_such_key', str(tmp_path / 'none.png'))
+    assert (tmp_path / 'entropy.png').stat().st_size > 0 and not (tmp_path / 'none.png').exists()
 
 
 def _record_many(ablation, results_file, prefix, count):

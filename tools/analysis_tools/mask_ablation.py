@@ -28,11 +28,12 @@ Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly in
 The table (mean and spread over seeds, the gain over the same seed's untrained network, plus the measured masked
 fraction of each arm) goes to ``<work-dir>/results.md`` and ``results.json``. Several runner processes may share a
 work dir (one per seed, say, on a machine with cores to spare): each adds its runs to ``results.json`` under a file
-lock. with ``--knn-interval`` the teacher is also evaluated during
-training and the curves are drawn to ``<work-dir>/knn_curves.png``; the DINO losses of all runs go to
-``<work-dir>/dino_losses.png``. Every run keeps its log, checkpoint and a picture of the teacher's attention and the
-arm's masks on test images (``attention_and_masks.png``) under ``<work-dir>/<arm>_seed<k>/``; finished runs are
-skipped when the command is repeated.
+lock. With ``--knn-interval`` the teacher is also evaluated during training and the curves are drawn to
+``<work-dir>/knn_curves.png``. The DINO loss and two collapse monitors, the teacher's entropy and KL(P_t || P_s),
+are drawn against the iteration, one line per arm (the mean over its seeds), to ``<work-dir>/dino_losses.png``,
+``teacher_entropy.png`` and ``kl_teacher_student.png``. Every run keeps its log, checkpoint and a picture of the
+teacher's attention and the arm's masks on test images (``attention_and_masks.png``) under
+``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the command is repeated.
 """
 
 import argparse
@@ -179,19 +180,39 @@ def plot_knn_curves(results: dict, path: str) -> bool:
     return True
 
 
-def plot_dino_losses(results: dict, work_dir: str, path: str) -> bool:
-    """``loss_dino`` against the iteration, one line per run (from each run's ``vis_data/scalars.json``)."""
-    from mmmst_tools.figures import visualizer
+#: the training curves the runner draws, one picture each: logged key -> file name in the work dir
+ARM_CURVES = dict(
+    loss_dino='dino_losses.png', teacher_entropy='teacher_entropy.png', kl_teacher_student='kl_teacher_student.png'
+)
+
+
+def arm_curves(results: dict, work_dir: str, key: str) -> dict:
+    """``key`` as logged in each run's ``vis_data/scalars.json``, averaged over each arm's seeds at the iterations
+    they all logged: ``{label: [(iteration, mean), ...]}``, the label naming the arm and how many seeds it averages."""
     from mmmst_tools.scalars import scalar_curve
 
+    per_arm = {}
+    for run_key, r in results.items():
+        scalars = sorted(glob.glob(osp.join(work_dir, run_key, '*', 'vis_data', 'scalars.json')))
+        points = dict(scalar_curve(scalars[-1], key)) if scalars else {}
+        if points:
+            per_arm.setdefault(r['arm'], []).append(points)
     curves = {}
-    for key in results:
-        scalars = sorted(glob.glob(osp.join(work_dir, key, '*', 'vis_data', 'scalars.json')))
-        if scalars:
-            curves[key] = scalar_curve(scalars[-1], 'loss_dino')
+    for arm, runs in per_arm.items():
+        iterations = sorted(set.intersection(*(set(points) for points in runs)))
+        label = arm if len(runs) == 1 else f'{arm} (mean of {len(runs)} seeds)'
+        curves[label] = [(i, statistics.mean(points[i] for points in runs)) for i in iterations]
+    return curves
+
+
+def plot_arm_curves(results: dict, work_dir: str, key: str, path: str) -> bool:
+    """:func:`arm_curves` against the iteration, one line per arm; False when no run logged ``key``."""
+    from mmmst_tools.figures import visualizer
+
+    curves = arm_curves(results, work_dir, key)
     if not curves:
         return False
-    visualizer().visualize_curves(curves, 'iteration', 'loss_dino', out_file=path)
+    visualizer().visualize_curves(curves, 'iteration', key, out_file=path)
     return True
 
 
@@ -356,11 +377,13 @@ def main(argv=None):
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
         f.write(table + '\n')
     print(table)
-    knn_curves, losses = osp.join(args.work_dir, 'knn_curves.png'), osp.join(args.work_dir, 'dino_losses.png')
-    if plot_knn_curves(results, knn_curves):
-        print(f'written: {knn_curves}')
-    if plot_dino_losses(results, args.work_dir, losses):
-        print(f'written: {losses}')
+    path = osp.join(args.work_dir, 'knn_curves.png')
+    if plot_knn_curves(results, path):
+        print(f'written: {path}')
+    for key, name in ARM_CURVES.items():
+        path = osp.join(args.work_dir, name)
+        if plot_arm_curves(results, args.work_dir, key, path):
+            print(f'written: {path}')
 
 
 if __name__ == '__main__':
