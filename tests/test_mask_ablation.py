@@ -147,6 +147,20 @@ def test_table_gain_is_over_each_runs_own_untrained_network(ablation):
     assert rows['raw pixels'][0] == '80.50 ± 0.71'  # once per seed
 
 
+def test_knn_gain_curves_average_each_arms_seeds_over_their_own_start(ablation):
+    results = {
+        'mst_seed0': dict(arm='mst', seed=0, knn_top1_per_epoch=[51.0, 53.0], knn_top1_random_init=50.0),
+        'mst_seed1': dict(arm='mst', seed=1, knn_top1_per_epoch=[62.0, 62.0], knn_top1_random_init=60.0),
+        'dino_seed1': dict(arm='dino', seed=1, knn_top1_per_epoch=[59.0, 61.0]),  # older file: the seed's start
+        'block_seed2': dict(arm='block', seed=2, knn_top1_per_epoch=[70.0, 71.0]),  # no start: no line
+        'random_seed0': dict(arm='random', seed=0, knn_top1_random_init=55.0),  # no curve: no line
+    }
+    assert ablation.knn_gain_curves(results) == {
+        'mst (mean of 2 seeds)': [(1, 1.5), (2, 2.5)],
+        'dino': [(1, -1.0), (2, 1.0)],
+    }
+
+
 def test_arm_curves_average_each_arms_seeds_at_shared_iterations(ablation, tmp_path):
     def logged(run_key, rows):
         vis_data = tmp_path / run_key / '20261129_000000' / 'vis_data'

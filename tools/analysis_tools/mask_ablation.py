@@ -7,8 +7,9 @@
     python tools/analysis_tools/mask_ablation.py --arms mst --seeds 0 --max-epochs 5 \
         --cfg-options model.neck.norm_last_layer=True --work-dir work_dirs/recipe_nll           # a recipe change
 
-Identical small ViTs, budgets and seeds in every arm; only what the arm's name says differs. An arm is a base
-name followed by optional ``-<field><value>`` settings:
+The same small ViT, budget and seeds in every arm; only what the arm's name says differs. Not the initial weights:
+an arm with a decoder draws its network from the seed in another order than one without, so each run is compared
+with its own untrained network. An arm is a base name followed by optional ``-<field><value>`` settings:
 
     dino                 no mask, no decoder (DINO)
     random[-p<P>]        random mask, every patch with probability P (paper eq. 3; default 0.15)
@@ -28,10 +29,11 @@ Each teacher is evaluated by k-NN (20 neighbours, T = 0.07) beside a randomly in
 The table (mean and spread over seeds, the gain over each run's own untrained network, plus the measured masked
 fraction of each arm) goes to ``<work-dir>/results.md`` and ``results.json``. Several runner processes may share a
 work dir (one per seed, say, on a machine with cores to spare): each adds its runs to ``results.json`` under a file
-lock. With ``--knn-interval`` the teacher is also evaluated during training and the curves are drawn to
-``<work-dir>/knn_curves.png``. The DINO loss and two collapse monitors, the teacher's entropy and KL(P_t || P_s),
-are drawn against the iteration, one line per arm (the mean over its seeds), to ``<work-dir>/dino_losses.png``,
-``teacher_entropy.png`` and ``kl_teacher_student.png``. Every run keeps its log, checkpoint and a picture of the
+lock. With ``--knn-interval`` the teacher is also evaluated during training and its gain over the untrained network
+after every epoch is drawn to ``<work-dir>/knn_curves.png``. The DINO loss and two collapse monitors, the
+teacher's entropy and KL(P_t || P_s), are drawn against the iteration to ``<work-dir>/dino_losses.png``,
+``teacher_entropy.png`` and ``kl_teacher_student.png``. Every picture has one line per arm, the mean over its
+seeds. Every run keeps its log, checkpoint and a picture of the
 teacher's attention and the arm's masks on test images (``attention_and_masks.png``) under
 ``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the command is repeated.
 """
@@ -163,20 +165,36 @@ def add_knn_monitor(cfg, interval: int) -> None:
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), hook]
 
 
+def untrained_starts(results: dict) -> dict:
+    """Each run's untrained k-NN figure: its own, or (results written before every run had one) its seed's first
+    arm's; None where neither exists."""
+    seed_untrained = {r['seed']: r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r}
+    return {key: r.get('knn_top1_random_init', seed_untrained.get(r['seed'])) for key, r in results.items()}
+
+
+def knn_gain_curves(results: dict) -> dict:
+    """The teacher's k-NN gain over its own untrained network after every epoch, averaged over each arm's seeds:
+    ``{label: [(epoch, mean gain), ...]}`` from the runs that have a curve (``--knn-interval``) and a start."""
+    starts, per_arm = untrained_starts(results), {}
+    for key, r in results.items():
+        if r.get('knn_top1_per_epoch') and starts[key] is not None:
+            per_arm.setdefault(r['arm'], []).append([value - starts[key] for value in r['knn_top1_per_epoch']])
+    curves = {}
+    for arm, runs in per_arm.items():
+        label = arm if len(runs) == 1 else f'{arm} (mean of {len(runs)} seeds)'
+        curves[label] = [(epoch, statistics.mean(gains)) for epoch, gains in enumerate(zip(*runs), start=1)]
+    return curves
+
+
 def plot_knn_curves(results: dict, path: str) -> bool:
-    """k-NN top-1 of the teacher against the epoch, one line per run that has a curve; False when none has."""
+    """:func:`knn_gain_curves` against the epoch, one line per arm; False when no run has a curve."""
     from mmmst_tools.figures import visualizer
 
-    curves = {
-        key: list(enumerate(r['knn_top1_per_epoch'], start=1))
-        for key, r in results.items()
-        if r.get('knn_top1_per_epoch')
-    }
+    curves = knn_gain_curves(results)
     if not curves:
         return False
-    init = [r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r]
-    hline = (statistics.mean(init), 'random init (not trained)') if init else None
-    visualizer().visualize_curves(curves, 'epoch', 'k-NN top-1 (%)', hline=hline, marker='o', out_file=path)
+    ylabel = 'k-NN top-1 gain over untrained (points)'
+    visualizer().visualize_curves(curves, 'epoch', ylabel, hline=(0.0, 'untrained network'), marker='o', out_file=path)
     return True
 
 
@@ -310,13 +328,12 @@ def results_table(results: dict) -> str:
     """One row per arm (+ the baselines): k-NN mean ± std over seeds, the gain over the run's own untrained network
     (results written before every run had one: the seed's first arm's; ``-`` where there is none), and the masked
     fraction."""
-    seed_untrained = {r['seed']: r['knn_top1_random_init'] for r in results.values() if 'knn_top1_random_init' in r}
-    rows = []
+    starts, rows = untrained_starts(results), []
     for arm in dict.fromkeys(r['arm'] for r in results.values()):
-        runs = [r for r in results.values() if r['arm'] == arm]
+        keys = [key for key, r in results.items() if r['arm'] == arm]
+        runs = [results[key] for key in keys]
         accuracy = summarise([r['knn_top1_mst'] for r in runs])
-        starts = [r.get('knn_top1_random_init', seed_untrained.get(r['seed'])) for r in runs]
-        gains = [r['knn_top1_mst'] - start for r, start in zip(runs, starts) if start is not None]
+        gains = [results[key]['knn_top1_mst'] - starts[key] for key in keys if starts[key] is not None]
         gain = summarise(gains, signed=True) if len(gains) == len(runs) else '-'
         masked = summarise([r.get('masked_fraction', 0.0) * 100 for r in runs])
         rows.append(f'| {arm} | {accuracy} | {gain} | {len(runs)} | {masked} |')
