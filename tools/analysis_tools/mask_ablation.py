@@ -33,9 +33,9 @@ lock. With ``--knn-interval`` the teacher is also evaluated during training and 
 after every epoch is drawn to ``<work-dir>/knn_curves.png``. The DINO loss and two collapse monitors, the
 teacher's entropy and KL(P_t || P_s), are drawn against the iteration to ``<work-dir>/dino_losses.png``,
 ``teacher_entropy.png`` and ``kl_teacher_student.png``. Every picture has one line per arm, the mean over its
-seeds. Every run keeps its log, checkpoint and a picture of the
-teacher's attention and the arm's masks on test images (``attention_and_masks.png``) under
-``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the command is repeated.
+seeds. Every run keeps its log, checkpoint and a picture of the teacher's attention and the arm's masks on test
+images (``attention_and_masks.png``) under ``<work-dir>/<arm>_seed<k>/``; finished runs are skipped when the
+command is repeated.
 """
 
 import argparse
@@ -179,10 +179,17 @@ def knn_gain_curves(results: dict) -> dict:
     for key, r in results.items():
         if r.get('knn_top1_per_epoch') and starts[key] is not None:
             per_arm.setdefault(r['arm'], []).append([value - starts[key] for value in r['knn_top1_per_epoch']])
+    return mean_per_arm({arm: [dict(enumerate(gains, start=1)) for gains in runs] for arm, runs in per_arm.items()})
+
+
+def mean_per_arm(per_arm: dict) -> dict:
+    """``{arm: [{x: y} per seed]}`` -> ``{label: [(x, mean y), ...]}`` at the x every seed has; the label names the
+    arm and how many seeds it averages."""
     curves = {}
     for arm, runs in per_arm.items():
+        xs = sorted(set.intersection(*(set(points) for points in runs)))
         label = arm if len(runs) == 1 else f'{arm} (mean of {len(runs)} seeds)'
-        curves[label] = [(epoch, statistics.mean(gains)) for epoch, gains in enumerate(zip(*runs), start=1)]
+        curves[label] = [(x, statistics.mean(points[x] for points in runs)) for x in xs]
     return curves
 
 
@@ -215,12 +222,7 @@ def arm_curves(results: dict, work_dir: str, key: str) -> dict:
         points = dict(scalar_curve(scalars[-1], key)) if scalars else {}
         if points:
             per_arm.setdefault(r['arm'], []).append(points)
-    curves = {}
-    for arm, runs in per_arm.items():
-        iterations = sorted(set.intersection(*(set(points) for points in runs)))
-        label = arm if len(runs) == 1 else f'{arm} (mean of {len(runs)} seeds)'
-        curves[label] = [(i, statistics.mean(points[i] for points in runs)) for i in iterations]
-    return curves
+    return mean_per_arm(per_arm)
 
 
 def plot_arm_curves(results: dict, work_dir: str, key: str, path: str) -> bool:
@@ -355,8 +357,8 @@ def load_results(results_file: str) -> dict:
     return json.load(open(results_file)) if osp.isfile(results_file) else {}
 
 
-def record_run(results_file: str, key: str, entry: dict) -> dict:
-    """Adds one finished run to ``results.json`` and returns every run the file holds. The read-modify-write runs
+def record_run(results_file: str, key: str, entry: dict) -> None:
+    """Adds one finished run to ``results.json``. The read-modify-write runs
     under an exclusive lock and the file is replaced whole, so runner processes sharing a work dir keep each other's
     runs and a reader never sees half a file."""
     with open(f'{results_file}.lock', 'a') as lock:
@@ -366,7 +368,6 @@ def record_run(results_file: str, key: str, entry: dict) -> dict:
         with open(f'{results_file}.tmp', 'w') as f:
             json.dump(results, f, indent=2)
         os.replace(f'{results_file}.tmp', results_file)
-    return results
 
 
 def main(argv=None):
