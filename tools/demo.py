@@ -1,6 +1,6 @@
 """The mmmst demo (`make demo`): pretrain MST on Fashion-MNIST on the CPU, then k-NN evaluate it.
 
-    python tools/demo.py                      # the embedded default: configs/mst/mst_vit-4l128-p4_..._fashion-mnist.py
+    python tools/demo.py                      # the embedded default: configs/mst/mst_vit-2l128-p4_..._fashion-mnist.py
     python tools/demo.py --max-epochs 1 --train-size 512 --bank-size 1000 --query-size 500   # a quick look
 
 Steps: (1) Fashion-MNIST into data/fashion_mnist/ (tools/dataset_converters/prepare_fashion_mnist.py: Debian's
@@ -20,7 +20,7 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
+DEFAULT_CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py')
 
 
 def parse_args(argv=None):
