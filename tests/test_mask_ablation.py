@@ -126,6 +126,23 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     assert 'Traceback' not in other.stderr
 
 
+def test_shared_init_starts_every_arm_of_a_seed_from_one_network(fashion_mnist, tmp_path):  # noqa: F811
+    # lr 0: training leaves the loaded start unchanged, so each trained teacher shows where its Runner started
+    command = [PY, TOOL, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0', '--shared-init']
+    budget = ['--max-epochs', '1', '--train-size', '64', '--bank-size', '64', '--query-size', '32']
+    result = run([*command, '--arms', 'dino', 'mst', *budget, '--cfg-options', 'optim_wrapper.optimizer.lr=0.0'])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    results = json.load(open(tmp_path / 'results.json'))
+    dino, mst = results['dino_seed0'], results['mst_seed0']
+    assert dino['budget']['shared_init'] is True
+    assert osp.isfile(tmp_path / 'init_seed0.pth')
+    # one start for both arms (without --shared-init the decoder moves DINO's start: the tiny run's test above)
+    assert dino['knn_top1_random_init'] == mst['knn_top1_random_init']
+    for r in (dino, mst):  # the Runner trained from the shared weights, not from its own draw
+        assert r['knn_top1_mst'] == pytest.approx(r['knn_top1_random_init'], abs=1e-6)
+
+
 def test_table_gain_is_over_each_runs_own_untrained_network(ablation):
     def run_(arm, seed, knn, **baselines):
         return f'{arm}_seed{seed}', dict(arm=arm, seed=seed, knn_top1_mst=knn, masked_fraction=0.1, **baselines)

@@ -7,9 +7,13 @@
     python tools/analysis_tools/mask_ablation.py --arms mst --seeds 0 --max-epochs 5 \
         --cfg-options model.neck.norm_last_layer=True --work-dir work_dirs/recipe_nll           # a recipe change
 
-The same small ViT, budget and seeds in every arm; only what the arm's name says differs. Not the initial weights:
-an arm with a decoder draws its network from the seed in another order than one without, so each run is compared
-with its own untrained network. An arm is a base name followed by optional ``-<field><value>`` settings:
+The same small ViT, budget and seeds in every arm; only what the arm's name says differs. Not the initial weights,
+unless ``--shared-init``: an arm with a decoder draws its network from the seed in another order than one without,
+so each run is compared with its own untrained network. With ``--shared-init`` every arm of a seed starts from the
+seed's untrained full-MST network (``<work-dir>/init_seed<k>.pth``; an arm without a decoder or [MASK] token skips
+those weights), so arms of one seed share their start.
+
+An arm is a base name followed by optional ``-<field><value>`` settings:
 
     dino                 no mask, no decoder (DINO)
     random[-p<P>]        random mask, every patch with probability P (paper eq. 3; default 0.15)
@@ -277,6 +281,11 @@ def parse_args(argv=None):
         default={},
         help='recipe overrides applied to every arm before its own, e.g. model.neck.norm_last_layer=True',
     )
+    parser.add_argument(
+        '--shared-init',
+        action='store_true',
+        help="every arm of a seed starts from the seed's untrained full-MST network (one start per seed)",
+    )
     return parser.parse_args(argv)
 
 
@@ -287,6 +296,8 @@ def run_budget(args) -> dict:
     )
     if args.config != CONFIG or args.cfg_options:  # a recipe other than the default's is part of what runs share
         budget['recipe'] = dict(config=osp.relpath(args.config, ROOT), **args.cfg_options)
+    if args.shared_init:
+        budget['shared_init'] = True
     return budget
 
 
@@ -301,17 +312,13 @@ def check_budget(results: dict, budget: dict, results_file: str) -> None:
             )
 
 
-def run_arm(args, arm: str, seed: int) -> dict:
-    """Pretrain one arm with one seed and k-NN evaluate it, beside its own network untrained and raw pixels.
+def arm_cfg(args, arm: str, seed: int):
+    """The arm's config: the recipe, the run's sizes and length, then the arm's own settings."""
+    from mmmst_tools.fashion_mnist import budgeted_cfg
 
-    Every arm gets its own untrained figure: arms build different modules (a decoder, a [MASK] token), so the same
-    seed draws a different initial network in each, and the gain is only comparable against its own start."""
-    from mmmst_tools.fashion_mnist import budgeted_cfg, pretrain_and_evaluate
-
-    key = f'{arm}_seed{seed}'
     cfg = budgeted_cfg(
         args.config,
-        osp.join(args.work_dir, key),
+        osp.join(args.work_dir, f'{arm}_seed{seed}'),
         args.data_root,
         args.train_size,
         args.bank_size,
@@ -320,6 +327,37 @@ def run_arm(args, arm: str, seed: int) -> dict:
     )
     cfg.merge_from_dict(args.cfg_options)
     cfg.merge_from_dict(arm_overrides(arm))
+    return cfg
+
+
+def shared_init(args, seed: int) -> str:
+    """The seed's untrained full-MST network, written once to ``<work-dir>/init_seed<seed>.pth``; its path.
+
+    Every arm of the seed loads it (``load_from``, not strict): an arm without a decoder or [MASK] token skips those
+    weights, and all arms start from the same backbone, projection head and teacher. (Without it, building the
+    decoder takes draws from the seed's stream and moves the backbone's initial weights.)"""
+    from mmmst.apis import init_model
+
+    path = osp.join(args.work_dir, f'init_seed{seed}.pth')
+    if not osp.isfile(path):
+        model = init_model(arm_cfg(args, 'mst', seed), seed=seed)
+        tmp = f'{path}.{os.getpid()}.tmp'  # runner processes sharing the work dir write the same weights
+        torch.save(dict(state_dict=model.state_dict(), meta=dict(seed=seed, arm='mst')), tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def run_arm(args, arm: str, seed: int) -> dict:
+    """Pretrain one arm with one seed and k-NN evaluate it, beside its own network untrained and raw pixels.
+
+    Every arm gets its own untrained figure: arms build different modules (a decoder, a [MASK] token), so the same
+    seed draws a different initial network in each, and the gain is only comparable against its own start."""
+    from mmmst_tools.fashion_mnist import pretrain_and_evaluate
+
+    key = f'{arm}_seed{seed}'
+    cfg = arm_cfg(args, arm, seed)
+    if args.shared_init:
+        cfg.load_from = shared_init(args, seed)
     if args.knn_interval:
         add_knn_monitor(cfg, args.knn_interval)
     cfg.randomness = dict(seed=seed)

@@ -73,10 +73,10 @@ def knn_top1_on_loaders(encode, preprocessor_model, cfg: Config, num_classes: in
 
 def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspect=None) -> Dict[str, float]:
     """Pretrain with a Runner, then k-NN top-1 of the teacher, and (``baselines``) of the same network randomly
-    initialised and of raw pixels. Returns the metrics, in percent, plus the iteration count, the k-NN curve
-    ``knn_top1_per_epoch`` when the config has a ``KNNMonitorHook``, and whatever ``inspect(trained_model, cfg)``
-    returns."""
-    from mmengine.runner import Runner
+    initialised (the weights of ``cfg.load_from`` where the run started from those) and of raw pixels. Returns the
+    metrics, in percent, plus the iteration count, the k-NN curve ``knn_top1_per_epoch`` when the config has a
+    ``KNNMonitorHook``, and whatever ``inspect(trained_model, cfg)`` returns."""
+    from mmengine.runner import Runner, load_checkpoint
 
     from mmmst.apis import init_model
 
@@ -92,6 +92,8 @@ def pretrain_and_evaluate(cfg: Config, baselines: bool = True, log=print, inspec
     if baselines:
         # the same network, randomly initialised, never trained; on the trained one's device (a GPU run)
         initial = init_model(cfg, seed=cfg.get('randomness', {}).get('seed') or 0)
+        if cfg.get('load_from'):  # the run started from these weights, not from its own draw
+            load_checkpoint(initial, cfg.load_from, map_location='cpu', strict=False, logger='silent')
         initial.to(next(model.parameters()).device)
         metrics['knn_top1_random_init'] = knn_top1_on_loaders(initial.extract_feat, model, cfg, log=log)
         metrics['knn_top1_raw_pixels'] = knn_top1_on_loaders(lambda x: x.flatten(1), model, cfg, log=log)
