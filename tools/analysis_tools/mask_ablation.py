@@ -351,7 +351,8 @@ def run_arm(args, arm: str, seed: int) -> dict:
     """Pretrain one arm with one seed and k-NN evaluate it, beside its own network untrained and raw pixels.
 
     Every arm gets its own untrained figure: arms build different modules (a decoder, a [MASK] token), so the same
-    seed draws a different initial network in each, and the gain is only comparable against its own start."""
+    seed draws a different initial network in each, and the gain is only comparable against its own start. With
+    ``--shared-init`` that start is the seed's shared network (:func:`shared_init`)."""
     from mmmst_tools.fashion_mnist import pretrain_and_evaluate
 
     key = f'{arm}_seed{seed}'
