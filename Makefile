@@ -1,13 +1,18 @@
 # mmmst: one command per job; each sets up its own environment first (tools/setup_env.sh, idempotent).
+#   make demo    the core tier (no compiler runs), then the Fashion-MNIST demo
+#   make test    the full tier (mmcv with ops, mmdet, mmseg, test tools), then the test suite
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo
+.PHONY: setup setup-core test lint format demo
 
 setup:
-	@bash tools/setup_env.sh
+	@bash tools/setup_env.sh full
 
-demo: setup
+setup-core:
+	@bash tools/setup_env.sh core
+
+demo: setup-core
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
 test: setup

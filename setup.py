@@ -64,8 +64,10 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={'mmmst': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         python_requires='>=3.8',
-        install_requires=read_requirements('runtime.txt') + ['mmcv>=2.0.0,<2.2.0'] + read_requirements('openmmlab.txt'),
-        extras_require={'tests': read_requirements('tests.txt')},
+        # mmcv is left to the installer, as in mmpretrain: mmcv-lite 2.1.0 is enough for pretraining and
+        # evaluation, mmcv 2.1.0 with its compiled ops is needed by the `downstream` extra (mmdet / mmseg).
+        install_requires=read_requirements('runtime.txt'),
+        extras_require={'downstream': read_requirements('downstream.txt'), 'tests': read_requirements('tests.txt')},
         license='Apache License 2.0',
         zip_safe=False,
     )

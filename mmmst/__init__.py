@@ -4,9 +4,18 @@
 mmengine checkpoints load under torch's weights-only unpickling (see :mod:`mmmst.engine.safe_checkpoint`).
 """
 
-from . import datasets, engine, evaluation, models, visualization  # noqa: F401  (imports register the components)
-from .engine import safe_checkpoint
-from .version import __version__
+import warnings
+
+# On the core tier mmcv is mmcv-lite (no compiled ops), and importing mmcv's transformer bricks warns that
+# `MultiScaleDeformableAttention` cannot be imported. Nothing mmmst or mmpretrain runs needs it (detection and
+# segmentation, which do, check for the full tier themselves), so that one warning is silenced, once, here.
+with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    import mmcv.cnn.bricks.transformer  # noqa: F401
+
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402, F401  (imports register components)
+from .engine import safe_checkpoint  # noqa: E402
+from .version import __version__  # noqa: E402
 
 safe_checkpoint.register()
 

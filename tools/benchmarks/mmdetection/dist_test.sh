@@ -9,5 +9,7 @@ CHECKPOINT=$2
 GPUS=$3
 shift 3 || { echo "usage: $0 <config> <checkpoint> <gpus> [options]" >&2; exit 2; }
 HERE=$(dirname "$0")
-exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmdet test "$CONFIG" "$CHECKPOINT" "$@" \
-    --launcher pytorch
+ARGS=("$CONFIG" "$CHECKPOINT" "$@")
+# one process checks the stack and the data first: one line instead of a traceback from every rank
+"${PYTHON:-python}" "$HERE/../codebase_tool.py" mmdet test --check "${ARGS[@]}"
+exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmdet test "${ARGS[@]}" --launcher pytorch

@@ -10,5 +10,7 @@ CHECKPOINT=$2
 GPUS=$3
 shift 3 || { echo "usage: $0 <config> <mst checkpoint> <gpus> [options]" >&2; exit 2; }
 HERE=$(dirname "$0")
-exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmseg train "$CONFIG" \
-    --cfg-options model.backbone.init_cfg.checkpoint="$CHECKPOINT" "$@" --launcher pytorch
+ARGS=("$CONFIG" --cfg-options model.backbone.init_cfg.checkpoint="$CHECKPOINT" "$@")
+# one process checks the stack and the data first: one line instead of a traceback from every rank
+"${PYTHON:-python}" "$HERE/../codebase_tool.py" mmseg train --check "${ARGS[@]}"
+exec bash "$HERE/../../dist_launch.sh" "$GPUS" "$HERE/../codebase_tool.py" mmseg train "${ARGS[@]}" --launcher pytorch
