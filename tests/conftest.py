@@ -1,4 +1,4 @@
-"""Shared fixtures; everything runs on the CPU. (The launcher tests also share helpers from test_tools.py.)"""
+"""Shared fixtures; everything runs on the CPU. Shared helpers (paths, the command runner) are in helpers.py."""
 
 import logging
 import socket
@@ -74,3 +74,11 @@ def mst_checkpoints(tmp_path_factory):
         torch.save(dict(state_dict=state, meta=dict(epoch=100)), path)
         out[name] = (str(path), teacher)
     return out
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist(tmp_path_factory):
+    """A 64-train / 32-test Fashion-MNIST in the idx format (``helpers.write_fashion_mnist``); its folder."""
+    from tests.helpers import write_fashion_mnist
+
+    return write_fashion_mnist(tmp_path_factory.mktemp('fashion_mnist'))

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from tests.test_tools import DEMO_CFG, PY, ROOT, fashion_mnist, run  # noqa: F401 (fixture)
+from tests.helpers import PY, ROOT, SMALL_CFG, run
 
 TOOL = osp.join(ROOT, 'tools/analysis_tools/mask_ablation.py')
 
@@ -23,7 +23,7 @@ def ablation():
 def build_arm(ablation, arm):
     from mmpretrain.registry import MODELS
 
-    cfg = Config.fromfile(DEMO_CFG)
+    cfg = Config.fromfile(SMALL_CFG)
     cfg.merge_from_dict(ablation.arm_overrides(arm))
     return cfg, MODELS.build(cfg.model)
 
@@ -231,7 +231,7 @@ def test_runner_processes_sharing_a_work_dir_keep_each_others_runs(ablation, tmp
 def test_budget_moves_schedules_to_the_new_length(max_epochs, tmp_path):
     from mmmst_tools.fashion_mnist import budgeted_cfg
 
-    cfg = budgeted_cfg(DEMO_CFG, str(tmp_path), 'data', 64, 64, 32, max_epochs)
+    cfg = budgeted_cfg(SMALL_CFG, str(tmp_path), 'data', 64, 64, 32, max_epochs)
     assert cfg.train_cfg.max_epochs == max_epochs
     warmup, cosine, weight_decay = cfg.param_scheduler
     assert (warmup.begin, warmup.end) == (0, 1)  # the lr warm-up keeps its one epoch

@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.test_tools import ROOT, fashion_mnist  # noqa: F401 (fixture)
+from tests.helpers import ROOT
 
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
 DEMO = 'mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py'

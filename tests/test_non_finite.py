@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmmst.engine.non_finite import NonFiniteError, check_finite_losses, first_non_finite
-from tests.test_tools import DEMO_CFG, PY, fashion_mnist, run, small_train_options  # noqa: F401 (fixture)
+from tests.helpers import PY, SMALL_CFG, run, small_train_options
 
 
 def test_non_finite_loss_term_is_named_with_iteration_and_last_checkpoint():
@@ -34,7 +34,7 @@ def test_first_non_finite_names_the_tensor():
 def test_nan_run_stops_before_the_step_and_writes_no_checkpoint(fashion_mnist, tmp_path):  # noqa: F811
     """std 0 makes every input Inf: the first loss is NaN. The run exits with one line; nothing is written."""
     options = small_train_options(fashion_mnist, tmp_path) + ['data_preprocessor.std=[0]']
-    result = run([PY, 'tools/train.py', DEMO_CFG] + options)
+    result = run([PY, 'tools/train.py', SMALL_CFG] + options)
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith('error: loss_dino = nan') and 'iteration 1' in last_line, last_line
@@ -44,7 +44,7 @@ def test_nan_run_stops_before_the_step_and_writes_no_checkpoint(fashion_mnist, t
 
 def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fashion_mnist, tmp_path):  # noqa: F811
     """Epoch 1 trains and saves; then the weights go NaN without a NaN loss: the epoch-2 checkpoint is refused."""
-    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
     assert first.returncode == 0, first.stderr[-3000:]
     good = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['state_dict']
     assert first_non_finite(good) is None
@@ -52,7 +52,7 @@ def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fas
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    cfg = Config.fromfile(DEMO_CFG)  # the same run as small_train_options, in-process to add the spoiling hook
+    cfg = Config.fromfile(SMALL_CFG)  # the same run as small_train_options, in-process to add the spoiling hook
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.dataset.data_root = fashion_mnist
     cfg.train_dataloader.dataset.indices = 8
@@ -78,13 +78,13 @@ def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fas
 
 
 def test_evaluation_refuses_a_non_finite_checkpoint(fashion_mnist, tmp_path):  # noqa: F811
-    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
     assert first.returncode == 0, first.stderr[-3000:]
     checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
     checkpoint['state_dict']['head.center'].fill_(float('inf'))
     torch.save(checkpoint, tmp_path / 'bad.pth')
     knn = run(
-        [PY, 'tools/analysis_tools/knn_eval.py', DEMO_CFG, str(tmp_path / 'bad.pth'), '--cfg-options',
+        [PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, str(tmp_path / 'bad.pth'), '--cfg-options',
          f'knn_bank_dataloader.dataset.data_root={fashion_mnist}',
          f'knn_query_dataloader.dataset.data_root={fashion_mnist}']
     )  # fmt: skip
@@ -93,6 +93,6 @@ def test_evaluation_refuses_a_non_finite_checkpoint(fashion_mnist, tmp_path):  #
         knn.stderr.strip().splitlines()[-1] == f'error: {tmp_path / "bad.pth"}: head.center holds NaN or Inf; '
         'evaluate an earlier checkpoint'
     )
-    resume = run([PY, 'tools/train.py', DEMO_CFG, '--resume', str(tmp_path / 'bad.pth')]
+    resume = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(tmp_path / 'bad.pth')]
                  + small_train_options(fashion_mnist, tmp_path / 'r'))  # fmt: skip
     assert resume.returncode != 0 and 'head.center' in resume.stderr.strip().splitlines()[-1]

@@ -3,68 +3,19 @@
 import json
 import os
 import os.path as osp
-import struct
-import subprocess
-import sys
+import re
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PY = sys.executable
-DEMO_CFG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
-FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
-
-
-def write_idx(path, array):
-    """An idx file as in (Fashion-)MNIST: magic, dims, then uint8 data."""
-    with open(path, 'wb') as f:
-        f.write(struct.pack('>HBB', 0, 8, array.ndim))
-        f.write(struct.pack('>' + 'I' * array.ndim, *array.shape))
-        f.write(array.astype(np.uint8).tobytes())
-
-
-@pytest.fixture(scope='module')
-def fashion_mnist(tmp_path_factory):
-    """A 64-train / 32-test Fashion-MNIST in the exact un-gzipped idx format: class k is a bright k-th stripe."""
-    root = tmp_path_factory.mktemp('fashion_mnist')
-    rng = np.random.default_rng(0)
-    for prefix, n in (('train', 64), ('t10k', 32)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 60, (n, 28, 28))
-        for i, k in enumerate(labels):
-            images[i, 2 * k + 4 : 2 * k + 7] = 250
-        write_idx(root / f'{prefix}-images-idx3-ubyte', images)
-        write_idx(root / f'{prefix}-labels-idx1-ubyte', labels)
-    return str(root)
-
-
-def run(cmd, extra_env=None, **kwargs):
-    pythonpath = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
-    env = dict(os.environ, PYTHONPATH=pythonpath, PYTHON=PY, OMP_NUM_THREADS='1')
-    env.update(extra_env or {})
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
-
-
-def small_train_options(data_root, work_dir):
-    return [
-        '--work-dir',
-        str(work_dir),
-        '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        'train_dataloader.dataset.indices=8',
-        'train_dataloader.batch_size=2',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'train_cfg.max_epochs=1',
-    ]
+from tests.helpers import PY, ROOT, SMALL_CFG, run, small_train_options
 
 
 def test_dist_train_two_cpu_processes(fashion_mnist, free_port, tmp_path):
     """2 gloo processes x batch 2 over 8 images: 2 iterations each."""
     result = run(
-        ['bash', 'tools/dist_train.sh', DEMO_CFG, '2'] + small_train_options(fashion_mnist, tmp_path),
+        ['bash', 'tools/dist_train.sh', SMALL_CFG, '2'] + small_train_options(fashion_mnist, tmp_path),
         input='',
         extra_env=dict(PORT=free_port()),
     )
@@ -76,11 +27,11 @@ def test_dist_train_two_cpu_processes(fashion_mnist, free_port, tmp_path):
 
 
 def test_train_then_resume(fashion_mnist, tmp_path):
-    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
     assert first.returncode == 0, first.stderr[-3000:]
     options = small_train_options(fashion_mnist, tmp_path)
     options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
-    second = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + options)
+    second = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
     assert second.returncode == 0, second.stderr[-3000:]
     assert osp.isfile(tmp_path / 'epoch_2.pth')
     assert 'resumed epoch: 1' in (second.stdout + second.stderr)
@@ -91,7 +42,7 @@ def test_train_then_resume(fashion_mnist, tmp_path):
         [
             PY,
             'tools/analysis_tools/knn_eval.py',
-            DEMO_CFG,
+            SMALL_CFG,
             str(tmp_path / 'epoch_2.pth'),
             '--out',
             str(out),
@@ -115,14 +66,14 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
     figures = {}
     for feature in ('cls', 'patch-mean'):
         out = tmp_path / f'{feature}.json'
-        result = run([PY, tool, DEMO_CFG, '--random-init', '--feature', feature, '--out', str(out), *data])
+        result = run([PY, tool, SMALL_CFG, '--random-init', '--feature', feature, '--out', str(out), *data])
         assert result.returncode == 0, result.stderr[-3000:]
         assert f'k-NN top-1 ({feature}, k=20' in result.stdout
         figures[feature] = json.load(open(out))['knn_top1']
     # the same seeded network, two different features of it
-    again = run([PY, tool, DEMO_CFG, '--random-init', '--out', str(tmp_path / 'again.json'), *data])
+    again = run([PY, tool, SMALL_CFG, '--random-init', '--out', str(tmp_path / 'again.json'), *data])
     assert json.load(open(tmp_path / 'again.json'))['knn_top1'] == figures['cls']
-    both = run([PY, tool, DEMO_CFG, str(tmp_path / 'cls.json'), '--random-init'])
+    both = run([PY, tool, SMALL_CFG, str(tmp_path / 'cls.json'), '--random-init'])
     assert both.returncode != 0 and 'give a checkpoint or --random-init, not both' in both.stderr
     assert again.returncode == 0
 
@@ -140,7 +91,7 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
 )
 def test_train_bad_input_gives_one_clear_message(fashion_mnist, tmp_path, option, message):  # noqa: F811
     data = [] if 'data_root' in option else [f'train_dataloader.dataset.data_root={fashion_mnist}']
-    result = run([PY, 'tools/train.py', DEMO_CFG, '--work-dir', str(tmp_path), '--cfg-options', option, *data])
+    result = run([PY, 'tools/train.py', SMALL_CFG, '--work-dir', str(tmp_path), '--cfg-options', option, *data])
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last, last
@@ -151,7 +102,7 @@ def test_train_bad_input_gives_one_clear_message(fashion_mnist, tmp_path, option
 def test_train_empty_data_root(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
-    result = run([PY, 'tools/train.py', DEMO_CFG, '--cfg-options', f'train_dataloader.dataset.data_root={empty}'])
+    result = run([PY, 'tools/train.py', SMALL_CFG, '--cfg-options', f'train_dataloader.dataset.data_root={empty}'])
     assert result.returncode != 0 and f"data_root '{empty}' is empty" in result.stderr
 
 
@@ -234,6 +185,14 @@ def test_shortened_demo_writes_metrics_and_report(fashion_mnist, tmp_path):
     # the stripes make raw pixels a perfect k-NN feature on this toy set
     assert metrics['knn_top1_raw_pixels'] == 100.0
     assert metrics['iterations'] == 1  # 64 images / batch 64
+    # what the user sees: one line per epoch with the time left, the k-NN steps and the table, not the Runner's log
+    assert re.search(
+        r'^\[demo\] epoch 1/1 done: loss \d+\.\d+, \d+ s per epoch, training ETA 0\.0 min', result.stdout, re.M
+    )
+    assert 'mmengine - INFO' not in result.stdout + result.stderr and 'Epoch(train)' not in result.stdout
+    assert '[demo] k-NN of the untrained network: 64 bank and 32 query images' in result.stdout
+    log = next(osp.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f.endswith('.log'))
+    assert 'Epoch(train) [1][1/1]' in open(log).read()  # the full log still has the iterations
     report = open(tmp_path / 'report.md').read()
     assert f'| raw pixels | {metrics["knn_top1_raw_pixels"]:.2f} |' in report
     assert osp.isfile(tmp_path / 'epoch_1.pth')
@@ -249,7 +208,7 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
 
     tool = 'tools/analysis_tools/visualize_attention.py'
     data = ['--cfg-options', f'knn_query_dataloader.dataset.data_root={fashion_mnist}']
-    init = run([PY, tool, DEMO_CFG, '--random-init', '--num', '4', '--out', str(tmp_path / 'init.png'), *data])
+    init = run([PY, tool, SMALL_CFG, '--random-init', '--num', '4', '--out', str(tmp_path / 'init.png'), *data])
     assert init.returncode == 0, init.stderr[-3000:]
     assert osp.getsize(tmp_path / 'init.png') > 0
 
@@ -257,19 +216,19 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
 
     # an MST checkpoint of the demo network (untrained: the picture needs no training)
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(DEMO_CFG).model)
+    model = MODELS.build(Config.fromfile(SMALL_CFG).model)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'mst.pth')
-    trained = run([PY, tool, DEMO_CFG, str(tmp_path / 'mst.pth'), '--out', str(tmp_path / 'mst.png'), *data])
+    trained = run([PY, tool, SMALL_CFG, str(tmp_path / 'mst.pth'), '--out', str(tmp_path / 'mst.png'), *data])
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert osp.getsize(tmp_path / 'mst.png') > 0
 
-    missing = run([PY, tool, DEMO_CFG, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'x.png')])
+    missing = run([PY, tool, SMALL_CFG, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'x.png')])
     assert missing.returncode != 0 and 'nope.pth' in missing.stderr and 'does not exist' in missing.stderr
     no_data = run(
         [
             PY,
             tool,
-            DEMO_CFG,
+            SMALL_CFG,
             '--random-init',
             '--out',
             str(tmp_path / 'x.png'),
@@ -281,7 +240,7 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
 
 
 def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mnist, tmp_path):
-    result = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    result = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         f'error: --resume: no checkpoint to resume in {tmp_path} (no last_checkpoint file); '
@@ -289,7 +248,7 @@ def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mn
     )
     assert not any(name.endswith('.pth') for name in os.listdir(tmp_path))
     missing = run(
-        [PY, 'tools/train.py', DEMO_CFG, '--resume', str(tmp_path / 'nope.pth')]
+        [PY, 'tools/train.py', SMALL_CFG, '--resume', str(tmp_path / 'nope.pth')]
         + small_train_options(fashion_mnist, tmp_path)
     )
     assert (
@@ -299,11 +258,11 @@ def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mn
 
 
 def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, tmp_path):
-    first = run([PY, 'tools/train.py', DEMO_CFG] + small_train_options(fashion_mnist, tmp_path))
+    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
     assert first.returncode == 0, first.stderr[-3000:]
     data = (tmp_path / 'epoch_1.pth').read_bytes()
     (tmp_path / 'epoch_1.pth').write_bytes(data[: len(data) // 2])  # a save killed halfway
-    second = run([PY, 'tools/train.py', DEMO_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    second = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
     assert second.returncode != 0
     last = second.stderr.strip().splitlines()[-1]
     assert last.startswith(f'error: {tmp_path / "epoch_1.pth"}: not a readable PyTorch checkpoint'), last
@@ -314,14 +273,14 @@ def test_cfg_options_set_any_key_and_warn_on_a_likely_typo(fashion_mnist, tmp_pa
     from mmengine.config import Config
     from mmmst_tools.config_checks import cfg_option_warnings
 
-    cfg = Config.fromfile(DEMO_CFG)
+    cfg = Config.fromfile(SMALL_CFG)
     assert cfg_option_warnings(cfg, {'model.backbone.drop_path_rat': 0.1}) == [
         "--cfg-options 'model.backbone.drop_path_rat' adds a new key; did you mean 'model.backbone.drop_path_rate'?"
     ]
     new_keys = {'randomness.deterministic': True, 'model_wrapper_cfg.find_unused_parameters': True}
     assert cfg_option_warnings(cfg, new_keys) == []
     result = run(
-        [PY, 'tools/train.py', DEMO_CFG]
+        [PY, 'tools/train.py', SMALL_CFG]
         + small_train_options(fashion_mnist, tmp_path)
         + ['randomness.deterministic=True', 'model.decoder.norm_cfg.type=SyncBN']
     )
@@ -367,7 +326,7 @@ def killable_config(tmp_path, max_keep_ckpts=3):
     (helpers / 'kill_during_save.py').write_text(KILLER)
     config = tmp_path / 'killed.py'
     config.write_text(
-        f'_base_ = {DEMO_CFG!r}\n'
+        f'_base_ = {SMALL_CFG!r}\n'
         "custom_imports = dict(imports=['mmmst', 'kill_during_save'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1),\n"
         "                dict(type='KillDuringSave'), dict(type='KillAfterEpoch')]\n"
@@ -472,7 +431,7 @@ def test_cfg_options_clear_a_value_or_replace_a_whole_dict(fashion_mnist):
     from mmmst.apis import init_model
 
     root = {'train_dataloader.dataset.data_root': fashion_mnist}
-    dino = load_checked_config(DEMO_CFG, dict(root, **{'model.mask_generator': None, 'model.decoder': None}))
+    dino = load_checked_config(SMALL_CFG, dict(root, **{'model.mask_generator': None, 'model.decoder': None}))
     model = init_model(dino)
     assert model.mask_generator is None and model.decoder is None and model.backbone.mask_token is None
 
@@ -481,9 +440,9 @@ def test_cfg_options_clear_a_value_or_replace_a_whole_dict(fashion_mnist):
         'model.mask_generator.type': 'RandomMaskGenerator',
         'model.mask_generator.prob': 0.3,
     }
-    cfg = load_checked_config(DEMO_CFG, dict(root, **swap))
+    cfg = load_checked_config(SMALL_CFG, dict(root, **swap))
     assert cfg.model.mask_generator.to_dict() == dict(type='RandomMaskGenerator', prob=0.3)  # 'num' is gone
     assert type(init_model(cfg).mask_generator).__name__ == 'RandomMaskGenerator'
     from mmengine.config import Config
 
-    assert cfg_option_warnings(Config.fromfile(DEMO_CFG), swap) == []
+    assert cfg_option_warnings(Config.fromfile(SMALL_CFG), swap) == []

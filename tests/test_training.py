@@ -144,7 +144,7 @@ def test_runner_trains_with_hooks_and_schedules(tmp_path, image_folder, backbone
 
 
 @pytest.fixture
-def ddp_model():
+def ddp_model(free_port):
     """An MST wrapped in MMDistributedDataParallel, in a one-process gloo group."""
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
@@ -152,7 +152,7 @@ def ddp_model():
 
     cfg = runner_cfg('/tmp', '/tmp', TINY_VIT, 8).model
     model = MODELS.build(cfg)
-    dist.init_process_group('gloo', init_method='tcp://127.0.0.1:29533', rank=0, world_size=1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)
     try:
         yield MMDistributedDataParallel(module=model)
     finally:

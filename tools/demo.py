@@ -18,6 +18,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+import warnings
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py')
@@ -60,7 +61,9 @@ def main(argv=None):
         draw_attention_and_masks(model, cfg, osp.join(args.work_dir, 'attention_and_masks.png'))
         return {}
 
-    metrics = pretrain_and_evaluate(cfg, log=log, inspect=pictures)
+    warnings.filterwarnings('ignore', message='The given NumPy array is not writable')  # mmpretrain's MNIST reader
+    log('one line per epoch here; the full training log: ' + osp.join(args.work_dir, '<timestamp>', '<timestamp>.log'))
+    metrics = pretrain_and_evaluate(cfg, log=log, after_training=pictures, quiet=True)
     scalars = sorted(glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')))
     if scalars:
         draw_losses(scalars[-1], osp.join(args.work_dir, 'losses.png'))

@@ -9,8 +9,8 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
+from mmmst_tools.config_checks import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -22,7 +22,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config keys, e.g. train_cfg.max_epochs=1 (mmengine rules: any key may be set, key=None '
         'clears a value); a new key that looks like a typo of an existing one gets a warning',
     )
@@ -39,15 +39,28 @@ def main(argv=None):
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
-    from mmmst_tools.config_checks import load_checked_config
+    from mmmst_tools.config_checks import check_checkpoint_fits, check_model_builds, load_checked_config
 
     import mmmst  # noqa: F401
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
+    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))
-    except (KeyError, FileNotFoundError) as err:
+        # mmengine would evaluate whatever part of the model the checkpoint fills (a linear probe's backbone from a
+        # pretraining checkpoint, its head untrained) and print a top-1: the checkpoint must fit the model
+        check_checkpoint_fits(
+            cfg,
+            check_model_builds(cfg),
+            args.checkpoint,
+            'tools/test.py',
+            "Evaluate a checkpoint trained with this config (a pretraining checkpoint goes into a linear probe's "
+            'model.backbone.init_cfg.checkpoint, for tools/train.py)',
+        )
+    except (KeyError, FileNotFoundError, ValueError, TypeError) as err:
         sys.exit(f'error: {err.args[0]}')
+    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
+        sys.exit(f'error: {err}')
     cfg.launcher = args.launcher
     on_cpu = init_cpu_process_group(args.launcher)
     if on_cpu:  # no GPU: gloo processes, DDP over CPU modules

@@ -5,12 +5,13 @@ bash tools/dist_train.sh <config> <gpus> [--amp] [--resume] [--cfg-options k=v .
 """
 
 import argparse
+import errno
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from mmengine.runner import Runner
+from mmmst_tools.config_checks import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -24,12 +25,18 @@ def parse_args(argv=None):
         const='auto',
         help='resume from the given checkpoint, or from the latest one in the work dir when none is given',
     )
+    parser.add_argument(
+        '--non-strict',
+        action='store_true',
+        help='accept a checkpoint (--resume, load_from) that does not fit the model exactly: load what fits, '
+        'keep the rest as initialised',
+    )
     parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the real total batch size')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override config keys, e.g. train_cfg.max_epochs=1 (mmengine rules: any key may be set, key=None '
         'clears a value); a new key that looks like a typo of an existing one gets a warning',
     )
@@ -41,6 +48,34 @@ def parse_args(argv=None):
     return args
 
 
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint ``work_dir/last_checkpoint`` names (mmengine writes an absolute path; a relative one is read
+    relative to the work dir).
+
+    mmengine would start over silently (and overwrite ``epoch_*.pth``) when there is nothing to resume, and would
+    follow the absolute path of a copied work dir back into the original: both are refused here, in one line.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        sys.exit(
+            f'error: --resume: no checkpoint to resume in {work_dir} (no last_checkpoint file); '
+            'give a checkpoint (--resume <file>) or start without --resume'
+        )
+    name = open(record).read().strip()
+    path = osp.normpath(osp.join(work_dir, name))  # an absolute name stays as it is
+    if osp.isabs(name) and not osp.realpath(path).startswith(osp.realpath(work_dir) + os.sep):
+        sys.exit(
+            f'error: --resume: {record} names {name}, outside this work dir (a copied work dir?); give the '
+            f'checkpoint to resume explicitly: --resume {osp.join(work_dir, osp.basename(name))}'
+        )
+    if not osp.isfile(path):
+        sys.exit(
+            f'error: --resume: {record} names {path}, which does not exist; give another checkpoint with '
+            '--resume <file>'
+        )
+    return path
+
+
 def merge_args(cfg, args):
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -50,14 +85,7 @@ def merge_args(cfg, args):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        # mmengine would start over silently (and overwrite epoch_*.pth) when there is nothing to resume
-        record = osp.join(cfg.work_dir, 'last_checkpoint')
-        if not osp.isfile(record):
-            sys.exit(
-                f'error: --resume: no checkpoint to resume in {cfg.work_dir} (no last_checkpoint file); '
-                'give a checkpoint (--resume <file>) or start without --resume'
-            )
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, last_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             sys.exit(f'error: --resume: checkpoint {args.resume!r} does not exist')
@@ -68,23 +96,70 @@ def merge_args(cfg, args):
     return cfg
 
 
+def fall_back_to_full_precision(cfg) -> None:
+    """Without a GPU, ``AmpOptimWrapper`` (the ImageNet configs' ``-amp-``) becomes ``OptimWrapper``, one warning.
+
+    mmengine's ``AmpOptimWrapper`` refuses a machine without CUDA, so the documented commands would not run on a
+    CPU machine as written; full precision there computes the same losses without the loss scaler.
+    """
+    import torch
+
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type') != 'AmpOptimWrapper' or torch.cuda.is_available():
+        return
+    for key in ('loss_scale', 'dtype', 'use_fsdp'):
+        wrapper.pop(key, None)
+    wrapper.type = 'OptimWrapper'
+    if os.environ.get('RANK', '0') == '0':  # one line, not one per process
+        print(
+            'warning: no GPU visible: mixed precision (AmpOptimWrapper) needs one; training in full precision',
+            file=sys.stderr,
+        )
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
-        sys.exit(f'config file {args.config!r} does not exist')
-    from mmmst_tools.config_checks import check_model_builds, load_checked_config
+        sys.exit(f'error: config file {args.config!r} does not exist')
+    from mmmst_tools.config_checks import (
+        check_checkpoint_fits,
+        check_hooks_build,
+        check_model_builds,
+        load_checked_config,
+    )
 
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
-        check_model_builds(cfg)  # a bad value fails here in one line, not after the Runner's log and a traceback
-    except (KeyError, FileNotFoundError, ValueError, TypeError) as err:
+        # a bad value fails here in one line, not after the Runner's log and a traceback (or after an epoch)
+        model = check_model_builds(cfg)
+        check_hooks_build(cfg)
+        cfg = merge_args(cfg, args)
+        if cfg.get('load_from') and not args.non_strict:
+            usage = '--resume' if cfg.get('resume') else 'load_from'
+            check_checkpoint_fits(
+                cfg,
+                model,
+                cfg.load_from,
+                usage,
+                'Give a checkpoint of this config, or pass --non-strict to load what fits and initialise the rest',
+            )
+        del model
+        if os.environ.get('RANK', '0') == '0':
+            try:
+                lock_work_dir(cfg.work_dir)
+            except PermissionError as err:
+                raise ValueError(f'work dir {cfg.work_dir} is not writable ({err.strerror}: {err.filename})') from None
+    except (KeyError, FileNotFoundError, ValueError, TypeError, WorkDirLockedError) as err:
         sys.exit(f'error: {err.args[0] if err.args else err}')
-    cfg = merge_args(cfg, args)
+    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
+        sys.exit(f'error: {err}')
+    fall_back_to_full_precision(cfg)
     on_cpu = init_cpu_process_group(args.launcher)
     if on_cpu:  # no GPU: gloo processes, DDP over CPU modules
         use_cpu_wrapper(cfg)
@@ -94,6 +169,19 @@ def main(argv=None):
     except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
+    except (OSError, RuntimeError) as err:
+        # a full disk or a lost write permission during a save (torch.save reports a failed write as a
+        # RuntimeError): the checkpoints already written are intact, the half-written one is removed at the next start
+        full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+        if not (full or 'PytorchStreamWriter failed writing' in str(err) or 'file write failed' in str(err)):
+            raise
+        record = osp.join(cfg.work_dir, 'last_checkpoint')  # written only once a save is complete
+        last = osp.join(cfg.work_dir, open(record).read().strip()) if osp.isfile(record) else 'none written yet'
+        reason = err.strerror if isinstance(err, OSError) else 'a write failed (disk full?)'
+        sys.exit(
+            f'error: {reason} while writing into {cfg.work_dir}; the last complete checkpoint is {last} '
+            '(--resume continues from it once there is space)'
+        )
     if on_cpu:
         close_cpu_process_group()
 

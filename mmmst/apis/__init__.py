@@ -1,4 +1,4 @@
-from .inference import first_images, teacher_attention_and_mask
-from .model import init_model
+from .inference import first_images, image_loader_cfg, teacher_attention_and_mask
+from .model import CheckpointMismatchError, init_model
 
-__all__ = ['init_model', 'first_images', 'teacher_attention_and_mask']
+__all__ = ['CheckpointMismatchError', 'init_model', 'first_images', 'image_loader_cfg', 'teacher_attention_and_mask']

@@ -29,12 +29,41 @@ def teacher_attention_and_mask(
     return out.cls_attention.view(-1, h, w), mask
 
 
+def image_loader_cfg(cfg: Config, num: int = 8) -> dict:
+    """A loader of single, unaugmented images for pictures: the config's ``knn_query_dataloader`` or
+    ``test_dataloader``, or, in a pretraining config that has neither, its training images resized and centre-cropped
+    to the global view size (the transforms before ``MultiCropViews`` are kept: loading, conversion).
+
+    Raises:
+        KeyError: the config has none of the three loaders.
+    """
+    import copy
+
+    for name in ('knn_query_dataloader', 'test_dataloader'):
+        if cfg.get(name):
+            return cfg[name]
+    if not cfg.get('train_dataloader'):
+        raise KeyError(f'{cfg.filename} has no knn_query_dataloader, test_dataloader or train_dataloader')
+    loader = copy.deepcopy(cfg.train_dataloader)
+    pipeline = list(loader.dataset.pipeline)
+    index = next(i for i, t in enumerate(pipeline) if t['type'] == 'MultiCropViews')
+    size = pipeline[index]['global_crop_size']
+    loader.dataset.pipeline = pipeline[:index] + [
+        dict(type='ResizeEdge', scale=size, edge='short'),
+        dict(type='CenterCrop', crop_size=size),
+        dict(type='PackInputs'),
+    ]
+    loader.update(batch_size=num, num_workers=0, persistent_workers=False, drop_last=False)
+    loader.sampler = dict(type='DefaultSampler', shuffle=False)
+    return loader
+
+
 @torch.no_grad()
-def first_images(model, cfg: Config, num: int = 8, loader: str = 'knn_query_dataloader') -> torch.Tensor:
-    """(num, C, H, W): the first ``num`` images of the config's ``loader``, normalised by the model's preprocessor."""
+def first_images(model, cfg: Config, num: int = 8) -> torch.Tensor:
+    """(num, C, H, W): the first ``num`` images of :func:`image_loader_cfg`, normalised by the model's preprocessor."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
-        data = next(iter(Runner.build_dataloader(cfg[loader], seed=0)))
+        data = next(iter(Runner.build_dataloader(image_loader_cfg(cfg, num), seed=0)))
     return model.data_preprocessor(data, False)['inputs'][:num]

@@ -1,5 +1,7 @@
 """An MST model from a config, with its checkpoint loaded strictly, or initialised (the untrained baseline)."""
 
+import logging
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -8,21 +10,63 @@ from mmengine.config import Config
 from mmmst.engine.non_finite import NonFiniteError, first_non_finite
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint whose weights do not fit the model a config builds (another config, another architecture)."""
+
+
+def state_dict_mismatch(model_state: dict, checkpoint_state: dict) -> Optional[str]:
+    """One sentence naming how two state dicts differ (the first keys of each kind), or None when they match.
+
+    Args:
+        model_state (dict): what the model expects, name -> tensor.
+        checkpoint_state (dict): what the checkpoint holds, name -> tensor.
+    """
+    missing = [k for k in model_state if k not in checkpoint_state]
+    unexpected = [k for k in checkpoint_state if k not in model_state]
+    shapes = [
+        f'{k} {tuple(checkpoint_state[k].shape)} in the checkpoint, {tuple(v.shape)} in the model'
+        for k, v in model_state.items()
+        if k in checkpoint_state and hasattr(checkpoint_state[k], 'shape') and checkpoint_state[k].shape != v.shape
+    ]
+    parts = []
+    for what, keys in (('of another shape', shapes), ('missing', missing), ('unexpected', unexpected)):
+        if keys:
+            more = f' and {len(keys) - 2} more' if len(keys) > 2 else ''
+            parts.append(f'{len(keys)} keys {what} ({"; ".join(keys[:2])}{more})')
+    return ', '.join(parts) or None
+
+
+@contextmanager
+def quiet_mmengine_logger(level=logging.WARNING):
+    """Raise mmengine's current logger to ``level`` for a while (``init_weights`` logs every parameter at INFO)."""
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> torch.nn.Module:
     """Build ``cfg.model`` (with the config's ``data_preprocessor``) in eval mode.
 
-    Unlike ``mmpretrain.apis.get_model``, the checkpoint must match the model exactly (a mismatch raises and names
-    the keys), and without a checkpoint the model is initialised under ``torch.manual_seed(seed)`` — the
-    randomly initialised network that evaluations compare against.
+    Unlike ``mmpretrain.apis.get_model``, the checkpoint must match the model exactly (a mismatch raises one line
+    naming the config, the checkpoint and the first keys that differ), and without a checkpoint the model is
+    initialised under ``torch.manual_seed(seed)``: the randomly initialised network that evaluations compare
+    against.
 
     Args:
         cfg (Config): a config with ``model`` (and optionally ``data_preprocessor``).
         checkpoint (str, optional): an MST checkpoint. None: the initialised, untrained network.
-            One holding a NaN or Inf weight is refused (:class:`NonFiniteError`).
+            One holding a NaN or Inf weight is refused (:class:`NonFiniteError`), one that does not fit the
+            model too (:class:`CheckpointMismatchError`).
         seed (int): torch seed of the initialisation. Defaults to 0.
     """
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
     from mmpretrain.registry import MODELS
 
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -31,10 +75,19 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     if checkpoint is None:
-        model.init_weights()  # MST: the teacher starts as a copy of the initialised student
-    else:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-        bad = first_non_finite(model.state_dict())
-        if bad is not None:
-            raise NonFiniteError(f'{checkpoint}: {bad} holds NaN or Inf; evaluate an earlier checkpoint')
+        with quiet_mmengine_logger():
+            model.init_weights()  # MST: the teacher starts as a copy of the initialised student
+        return model.eval()
+    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
+    mismatch = state_dict_mismatch(model.state_dict(), state) if isinstance(state, dict) else 'not a state dict'
+    if mismatch:
+        raise CheckpointMismatchError(
+            f'{checkpoint} does not fit the model of {cfg.filename or "the config"}: {mismatch}. '
+            'Give the config the checkpoint was trained with (work_dirs/<config name>/ holds both)'
+        )
+    _load_checkpoint_to_model(model, state, strict=True)
+    bad = first_non_finite(model.state_dict())
+    if bad is not None:
+        raise NonFiniteError(f'{checkpoint}: {bad} holds NaN or Inf; evaluate an earlier checkpoint')
     return model.eval()

@@ -41,6 +41,8 @@ def knn_predict(
     """
     if k < 1:
         raise ValueError(f'knn_predict: k must be >= 1, got {k}')
+    if not temperature > 0:
+        raise ValueError(f'knn_predict: temperature must be > 0, got {temperature}')
     if bank_feats.shape[0] != bank_labels.shape[0]:
         raise ValueError(f'knn_predict: {bank_feats.shape[0]} bank features but {bank_labels.shape[0]} labels')
     k = min(k, bank_feats.shape[0])
@@ -116,4 +118,6 @@ def knn_evaluate(
     bank, bank_labels = loader_features(encode, model, bank_loader, progress)
     query, query_labels = loader_features(encode, model, query_loader, progress)
     num_classes = num_classes or len(bank_loader.dataset.metainfo.get('classes') or []) or int(bank_labels.max()) + 1
+    if int(bank_labels.max()) >= num_classes:
+        raise ValueError(f'knn_evaluate: the bank has label {int(bank_labels.max())}, but num_classes is {num_classes}')
     return knn_top1(bank, bank_labels, query, query_labels, num_classes, k, temperature)

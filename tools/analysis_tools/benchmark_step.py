@@ -1,8 +1,8 @@
-"""Training-step cost of MST against DINO (same network, same views), and of the teacher's CLS-attention row.
+r"""Training-step cost of MST against DINO (same network, same views), and of the teacher's CLS-attention row.
 
     python tools/analysis_tools/benchmark_step.py                         # DeiT-S/16, 2 x 224 + 8 x 96 views
     python tools/analysis_tools/benchmark_step.py --batch 64 --locals 2 \
-        --config configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py   # the demo model, a CPU look
+        --config configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py  # the demo model, a CPU look
     python tools/analysis_tools/benchmark_step.py --amp                   # on a GPU, mixed precision
 
 Prints seconds per iteration for DINO (no mask, no decoder) and MST (attention-guided mask + decoder), their

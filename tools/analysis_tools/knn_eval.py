@@ -1,7 +1,7 @@
 """k-NN evaluation of a pretrained MST checkpoint (DINO protocol: teacher CLS features, L2-normalised,
 20 neighbours, votes weighted exp(sim / 0.07)).
 
-    python tools/analysis_tools/knn_eval.py configs/mst/benchmarks/knn_deit-small-p16_in1k.py <checkpoint>
+    python tools/analysis_tools/knn_eval.py configs/mst/benchmarks/deit-small-p16_knn-20nn_in1k.py <checkpoint>
     python tools/analysis_tools/knn_eval.py <config> <checkpoint> --feature patch-mean   # a diagnostic
     python tools/analysis_tools/knn_eval.py <config> --random-init --seed 0             # the untrained network
 
@@ -16,13 +16,13 @@ import json
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
 from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
+from mmmst_tools.config_checks import CfgOptionsAction  # noqa: E402
 
-from mmmst.apis import init_model  # noqa: E402
+from mmmst.apis import CheckpointMismatchError, init_model  # noqa: E402
 from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError  # noqa: E402
 
 
 def main(argv=None):
@@ -34,9 +34,16 @@ def main(argv=None):
     parser.add_argument('--temperature', type=float, default=0.07)
     parser.add_argument('--num-classes', type=int, default=None, help="defaults to the dataset's class count")
     parser.add_argument('--out', help='write {"knn_top1": ...} to this json file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     args = parser.parse_args(argv)
     checkpoint = checkpoint_from_arguments(parser, args)
+    # every argument is checked before a feature is computed (the bank of ImageNet takes an hour)
+    if args.k < 1:
+        parser.error(f'--k must be >= 1, got {args.k}')
+    if not args.temperature > 0:
+        parser.error(f'--temperature must be > 0, got {args.temperature}')
+    if args.num_classes is not None and args.num_classes < 1:
+        parser.error(f'--num-classes must be >= 1, got {args.num_classes}')
     for path in (args.config, checkpoint or args.config):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
@@ -55,7 +62,7 @@ def main(argv=None):
         sys.exit(f'error: {err.args[0]}')
     try:
         model = init_model(cfg, checkpoint, args.seed)
-    except NonFiniteError as err:
+    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')
     if args.feature == 'cls':
         encode = model.extract_feat
@@ -65,10 +72,17 @@ def main(argv=None):
             return model.teacher.module.backbone.encode(images).patch_map.mean(dim=(2, 3))
 
     loaders = [Runner.build_dataloader(cfg[name], seed=0) for name in ('knn_bank_dataloader', 'knn_query_dataloader')]
-    print(f'k-NN: {len(loaders[0].dataset)} bank images, {len(loaders[1].dataset)} query images')
-    top1 = knn_evaluate(encode, model, *loaders, args.num_classes, args.k, args.temperature)
+    bank_size = len(loaders[0].dataset)
+    classes = len(loaders[0].dataset.metainfo.get('classes') or [])
+    if args.num_classes is not None and classes and args.num_classes < classes:
+        sys.exit(f'error: --num-classes {args.num_classes} is below the {classes} classes of the bank dataset')
+    k = min(args.k, bank_size)  # what knn_predict uses
+    if k < args.k:
+        print(f'warning: --k {args.k} is more than the {bank_size} bank images; using k={k}', file=sys.stderr)
+    print(f'k-NN: {bank_size} bank images, {len(loaders[1].dataset)} query images')
+    top1 = knn_evaluate(encode, model, *loaders, args.num_classes, k, args.temperature)
     print()
-    print(f'k-NN top-1 ({args.feature}, k={args.k}, T={args.temperature}): {top1:.2f}')
+    print(f'k-NN top-1 ({args.feature}, k={k}, T={args.temperature}): {top1:.2f}')
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(knn_top1=round(top1, 2)), f)

@@ -1,4 +1,4 @@
-"""Mask-strategy ablation (paper tables 4 and 5) at CPU scale on Fashion-MNIST, with k-NN evaluation.
+r"""Mask-strategy ablation (paper tables 4 and 5) at CPU scale on Fashion-MNIST, with k-NN evaluation.
 
     python tools/analysis_tools/mask_ablation.py --seeds 0 1 --max-epochs 2 --train-size 10000
     python tools/analysis_tools/mask_ablation.py --seeds 0 --arms mst-num4-p0.9 mst-num16-p0.1   # table 5
@@ -60,7 +60,7 @@ from mmengine.config import DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# the 4-layer recipe of the tables in docs/results.md (the demo's 2-layer, 10-epoch recipe: pass --config)
+# the 4-layer recipe of the tables in docs/experiment_log.md (the demo's 2-layer, 10-epoch recipe: pass --config)
 CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py')
 
 # base arms and the defaults of their settings
@@ -272,7 +272,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--config',
         default=CONFIG,
-        help='the recipe every arm starts from (default: the 4-layer recipe of the tables in docs/results.md)',
+        help='the recipe every arm starts from (default: the 4-layer recipe of the tables in docs/experiment_log.md)',
     )
     parser.add_argument(
         '--cfg-options',
@@ -367,7 +367,7 @@ def run_arm(args, arm: str, seed: int) -> dict:
     def log(message):
         print(f'[ablation] {key}: {message}', flush=True)
 
-    return pretrain_and_evaluate(cfg, baselines=True, log=log, inspect=inspect_run)
+    return pretrain_and_evaluate(cfg, baselines=True, log=log, after_training=inspect_run)
 
 
 def results_table(results: dict) -> str:

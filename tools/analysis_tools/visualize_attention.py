@@ -4,21 +4,22 @@
     python tools/analysis_tools/visualize_attention.py <config> --random-init --out attention_init.png
 
 One column per image: the image, the teacher's last-layer CLS-to-patch attention (ViT backbones), and the
-config's mask generator applied to it (black: replaced by [MASK]). Images come from the config's
-``knn_query_dataloader`` (``test_dataloader`` when it has none).
+config's mask generator applied to it (black: replaced by [MASK]). Give the config the checkpoint was trained
+with: images come from its ``knn_query_dataloader`` or ``test_dataloader``, or, in a pretraining config that has
+neither, from its training images (resized and centre-cropped to the global view size).
 """
 
 import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
 from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
+from mmmst_tools.config_checks import CfgOptionsAction  # noqa: E402
 
-from mmmst.apis import init_model  # noqa: E402
+from mmmst.apis import CheckpointMismatchError, init_model  # noqa: E402
 from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError  # noqa: E402
 
 
 def main(argv=None):
@@ -27,7 +28,7 @@ def main(argv=None):
     add_checkpoint_arguments(parser)
     parser.add_argument('--out', required=True, help='PNG file to write')
     parser.add_argument('--num', type=int, default=8, help='number of images')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     args = parser.parse_args(argv)
     checkpoint = checkpoint_from_arguments(parser, args)
     if args.num < 1:
@@ -43,17 +44,20 @@ def main(argv=None):
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())
-        loader = next((name for name in ('knn_query_dataloader', 'test_dataloader') if cfg.get(name)), None)
+        loader = next(
+            name
+            for name in ('knn_query_dataloader', 'test_dataloader', 'train_dataloader', None)
+            if name is None or cfg.get(name)
+        )
         if loader is None:
-            sys.exit(f'error: {args.config} has neither knn_query_dataloader nor test_dataloader')
+            sys.exit(f'error: {args.config} has no knn_query_dataloader, test_dataloader or train_dataloader')
         check_data_roots(cfg, loaders=(loader,))
+        model = init_model(cfg, checkpoint, args.seed)
     except (KeyError, FileNotFoundError) as err:
         sys.exit(f'error: {err.args[0]}')
-    try:
-        model = init_model(cfg, checkpoint, args.seed)
-    except NonFiniteError as err:
+    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')
-    draw_attention_and_masks(model, cfg, args.out, args.num, loader)
+    draw_attention_and_masks(model, cfg, args.out, args.num)
     print(f'written: {args.out}')
 
 

@@ -6,7 +6,17 @@ import os.path as osp
 import sys
 from typing import Dict, Iterable, List
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``--cfg-options`` action, with one line naming an option that has no ``=``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for value in values:
+            if '=' not in value:
+                parser.error(f'{option_string} takes key=value pairs; {value!r} has no "="')
+        super().__call__(parser, namespace, values, option_string)
 
 
 def cfg_option_warnings(cfg: Config, options: Dict[str, object]) -> List[str]:
@@ -61,6 +71,8 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
         if not loader:
             continue
         for root in _dataset_roots(loader.get('dataset')):
+            if osp.isfile(root):
+                raise FileNotFoundError(f'{name}: data_root {root!r} is a file; it must be a folder')
             if not osp.isdir(root):
                 raise FileNotFoundError(
                     f'{name}: data_root {root!r} does not exist. Put the data there or pass '
@@ -78,7 +90,10 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
         KeyError: a loader is missing from the config.
         FileNotFoundError: a data root is missing or empty.
     """
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        raise ValueError(f'{path}, line {err.lineno}: syntax error: {err.msg}') from None
     for message in cfg_option_warnings(cfg, cfg_options):
         print(f'warning: {message}', file=sys.stderr)
     if cfg_options:
@@ -86,12 +101,19 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
     for name in loaders:
         if name not in cfg:
             raise KeyError(f'{path} has no {name}')
+        batch_size = cfg[name].get('batch_size', 1)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'{name}.batch_size must be an int >= 1, got {batch_size!r}')
+    lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
+    if lr is not None and (not isinstance(lr, (int, float)) or lr < 0):
+        raise ValueError(f'optim_wrapper.optimizer.lr must be a number >= 0, got {lr!r}')
     check_data_roots(cfg, loaders=loaders)
     return cfg
 
 
-def check_model_builds(cfg: Config) -> None:
+def check_model_builds(cfg: Config):
     """Build ``cfg.model`` once, before a Runner prints hundreds of lines: a bad value fails in one message.
+    Returns the model (its state dict is what a checkpoint to resume must match).
 
     Raises:
         ValueError / TypeError / KeyError: what the model's constructors raise (they name the value).
@@ -100,4 +122,74 @@ def check_model_builds(cfg: Config) -> None:
     from mmpretrain.registry import MODELS
 
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
-        MODELS.build(cfg.model)
+        return MODELS.build(cfg.model)
+
+
+def check_hooks_build(cfg: Config) -> None:
+    """Build every default and custom hook once: an option that would fail at the first save or evaluation (a
+    misspelt checkpoint option, ``k=0``) fails now, in one message, instead of after an epoch.
+
+    Raises:
+        ValueError / TypeError / KeyError: what the hooks' constructors raise (they name the option).
+    """
+    import copy
+
+    from mmengine.registry import HOOKS, DefaultScope
+    from mmengine.visualization import Visualizer
+
+    hooks = [h for h in (cfg.get('default_hooks') or {}).values() if h] + list(cfg.get('custom_hooks') or [])
+    # VisualizationHook asks for the current visualizer when built; the Runner's own replaces this one
+    Visualizer.get_instance('mmmst_config_check')
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        for hook in hooks:
+            HOOKS.build(copy.deepcopy(hook))
+
+
+def config_differences(ours: dict, theirs: dict, prefix: str = '') -> List[str]:
+    """``key: theirs -> ours`` for every leaf where two (nested) config dicts differ, in key order."""
+    out = []
+    for key in sorted(set(ours) | set(theirs), key=str):
+        a, b = ours.get(key, '<unset>'), theirs.get(key, '<unset>')
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f'{prefix}{key}.')
+        elif a != b:
+            out.append(f'{prefix}{key}: {b!r} -> {a!r}')
+    return out
+
+
+def check_checkpoint_fits(cfg: Config, model, checkpoint: str, usage: str, remedy: str) -> None:
+    """A checkpoint to resume, to start from (``load_from``) or to evaluate must fit the model exactly: mmengine
+    would load what fits and leave the rest initialised (the prototypes and centre after a width change, a linear
+    probe's head) with a log line only, and train or evaluate on.
+
+    Args:
+        usage (str): how the checkpoint was given (``--resume``, ``load_from``, ``tools/test.py``), for the message.
+        remedy (str): what to do instead, the message's last sentence.
+
+    Raises:
+        ValueError: naming the checkpoint, the first keys that differ and the model settings that changed since
+            it was written (from the config saved in its ``meta``).
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmmst.apis.model import state_dict_mismatch
+
+    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+        raise ValueError(f'{usage}: {checkpoint} is not an mmengine checkpoint (no state_dict of tensors)')
+    mismatch = state_dict_mismatch(model.state_dict(), state)
+    if mismatch is None:
+        return
+    changed = ''
+    saved_cfg = (loaded.get('meta') or {}).get('cfg')
+    if saved_cfg:
+        try:
+            theirs = Config.fromstring(saved_cfg, '.py').to_dict().get('model', {})
+            differences = config_differences(cfg.to_dict().get('model', {}), theirs)
+            if differences:
+                shown = '; '.join(f'model.{d}' for d in differences[:3])
+                changed = f'; the model settings changed since it was written: {shown}'
+        except Exception:  # an unparsable saved config only loses the hint
+            pass
+    raise ValueError(f"{usage}: {checkpoint} does not fit this config's model: {mismatch}{changed}. {remedy}")

@@ -14,9 +14,10 @@ def visualizer() -> MSTVisualizer:
     return MSTVisualizer.get_instance('mmmst_tools')
 
 
-def draw_attention_and_masks(model, cfg, out_file: str, num: int = 8, loader: str = 'knn_query_dataloader'):
-    """The first ``num`` images of ``loader``, the teacher's CLS attention on them and the mask drawn from it."""
-    images = first_images(model, cfg, num, loader)
+def draw_attention_and_masks(model, cfg, out_file: str, num: int = 8):
+    """The first ``num`` images of the config (``mmmst.apis.image_loader_cfg``), the teacher's CLS attention on
+    them and the mask drawn from it."""
+    images = first_images(model, cfg, num)
     attention, mask = teacher_attention_and_mask(model, images)
     visualizer().visualize_attention_and_masks(images, attention, mask, out_file=out_file)
 

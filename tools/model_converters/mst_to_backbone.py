@@ -9,6 +9,7 @@ dropped: downstream backbones do not have it.
 """
 
 import argparse
+import os
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -51,16 +52,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not osp.isfile(args.src):
         sys.exit(f'error: checkpoint {args.src!r} does not exist')
+    if osp.realpath(args.dst) == osp.realpath(args.src):
+        sys.exit(f'error: the output {args.dst!r} is the input checkpoint; give another file name')
     from mmengine.runner import CheckpointLoader
 
     import mmmst  # noqa: F401  (weights-only loading of mmengine checkpoints)
+    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
-    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu', logger='silent')
     try:
+        checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu', logger='silent')
         state_dict = convert(checkpoint, 'student' if args.student else 'teacher', args.src)
     except KeyError as err:
         sys.exit(f'error: {err.args[0]}')
-    torch.save(dict(state_dict=state_dict, meta=dict(source=osp.abspath(args.src))), args.dst)
+    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
+        sys.exit(f'error: {err}')
+    # written next to the output, then renamed: an interrupted write never leaves a half file under its name
+    partial = f'{args.dst}.partial'
+    torch.save(dict(state_dict=state_dict, meta=dict(source=osp.abspath(args.src))), partial)
+    os.replace(partial, args.dst)
     print(f'{len(state_dict)} backbone tensors written to {args.dst}')
 
 

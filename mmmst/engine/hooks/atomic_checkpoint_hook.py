@@ -1,5 +1,7 @@
 """mmengine's CheckpointHook with checkpoints that survive a kill at any moment and resume the same run."""
 
+import difflib
+import inspect
 import os
 import os.path as osp
 
@@ -35,7 +37,30 @@ class AtomicCheckpointHook(CheckpointHook):
     rank 0 only), and a resume gives each process back its own. N iterations straight then equal N / 2, a kill and
     a resume, tensor for tensor (on the CPU; cuDNN kernels may still differ on a GPU), on 1 or N processes. A resume
     on another number of processes is re-seeded by mmengine, with a warning; ``load_from`` restores nothing.
+
+    **Checked at build time.** mmengine passes unknown keyword arguments on to ``Runner.save_checkpoint``, which
+    refuses them at the first save, after a whole epoch; here a misspelt option (``intervl``, ``max_keep_ckpt``)
+    is refused when the hook is built, naming the likely intended one.
     """
+
+    def __init__(self, *args, **kwargs):
+        # every option Runner.save_checkpoint takes is already one of CheckpointHook's (mmengine 0.10.7)
+        known = set(inspect.signature(CheckpointHook.__init__).parameters) - {'self', 'kwargs'}
+        for key in kwargs:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else f' (known: {", ".join(sorted(known))})'
+                raise TypeError(f'{type(self).__name__}: unknown option {key!r}{hint}')
+        super().__init__(*args, **kwargs)
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        # a save interrupted by a kill or a full disk leaves `<name>.partial`: never a checkpoint, only space
+        if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
+            for name in sorted(os.listdir(self.out_dir)):
+                if name.endswith('.partial'):
+                    os.remove(osp.join(self.out_dir, name))
+                    runner.logger.warning(f'removed {osp.join(self.out_dir, name)}, left by an interrupted save')
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         # every process, at the moment of the save (a hook drawing random numbers later would break exactness)

@@ -25,7 +25,7 @@ class FiniteCheckpointHook(Hook):
         if bad is not None:
             # `last_checkpoint` is written only once a save has completed
             record = osp.join(runner.work_dir, 'last_checkpoint')
-            last = open(record).read().strip() if osp.isfile(record) else 'none'
+            last = osp.join(runner.work_dir, open(record).read().strip()) if osp.isfile(record) else 'none'
             raise NonFiniteError(
                 f'refusing to write a checkpoint at epoch {runner.epoch}, iteration {runner.iter}: {bad} holds '
                 f'NaN or Inf (last good checkpoint: {last})'

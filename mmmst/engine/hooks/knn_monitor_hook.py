@@ -47,6 +47,10 @@ class KNNMonitorHook(Hook):
     ):
         if interval < 1:
             raise ValueError(f'KNNMonitorHook: interval must be >= 1, got {interval}')
+        if k < 1:
+            raise ValueError(f'KNNMonitorHook: k must be >= 1, got {k}')
+        if not temperature > 0:
+            raise ValueError(f'KNNMonitorHook: temperature must be > 0, got {temperature}')
         self.bank_cfg = bank_dataloader
         self.query_cfg = query_dataloader
         self.num_classes = num_classes

@@ -4,16 +4,10 @@ from typing import Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
+from mmpretrain.models.utils import LayerNorm2d
 from torch import nn
 
 from mmmst.registry import MODELS
-
-
-class _LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 @MODELS.register_module()
@@ -40,7 +34,7 @@ class SimpleFeaturePyramid(BaseModule):
                 width = in_channels // 4
                 stage = nn.Sequential(
                     nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2),
-                    _LayerNorm2d(in_channels // 2),
+                    LayerNorm2d(in_channels // 2),  # mmpretrain's LN2d: LayerNorm over channels
                     nn.GELU(),
                     nn.ConvTranspose2d(in_channels // 2, width, 2, stride=2),
                 )

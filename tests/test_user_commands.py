@@ -1,0 +1,383 @@
+"""The commands a user types, as the README and docs/errors.md give them: the core set-up tier, CPU fallbacks, and
+inputs that must be refused in one line before anything is computed or lost."""
+
+import json
+import os
+import os.path as osp
+import shutil
+import socket
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.helpers import DEMO_CFG, PY, ROOT, SMALL_CFG, last_line, run, small_train_options
+
+DET_CFG = 'configs/mst/benchmarks/mmdetection/mask-rcnn_mst-swin-tiny_fpn_1x_coco.py'
+IMAGENET_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
+
+# A sitecustomize that makes the full tier's packages unimportable, as on the core tier (mmcv-lite has no
+# compiled `mmcv._ext`; mmdet and mmseg are not installed there).
+CORE_TIER = """
+import sys
+
+
+class _CoreTier:
+    blocked = ('mmcv._ext', 'mmdet', 'mmseg')
+
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + '.') for b in self.blocked):
+            raise ModuleNotFoundError(f'No module named {name!r} (core tier)', name=name)
+        return None
+
+
+sys.meta_path.insert(0, _CoreTier())
+"""
+
+
+@pytest.fixture(scope='module')
+def core_tier_env(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('core_tier')
+    (folder / 'sitecustomize.py').write_text(CORE_TIER)
+    return dict(PYTHONPATH=os.pathsep.join([str(folder), ROOT]))
+
+
+def test_import_mmmst_is_silent_on_the_core_tier(core_tier_env):
+    # the check can fail: mmcv's transformer bricks warn on the core tier when imported by themselves
+    bare = run([PY, '-c', 'import mmcv.cnn.bricks.transformer'], extra_env=core_tier_env)
+    assert bare.returncode == 0 and 'MultiScaleDeformableAttention' in bare.stderr, bare.stderr[-2000:]
+    result = run([PY, '-c', 'import mmmst, mmpretrain.models; print("ok")'], extra_env=core_tier_env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == 'ok' and result.stderr.strip() == ''
+
+
+@pytest.mark.parametrize('codebase,tool', [('mmdetection', 'dist_train'), ('mmsegmentation', 'dist_test')])
+def test_downstream_launcher_on_the_core_tier_names_what_is_missing(core_tier_env, tmp_path, codebase, tool):
+    config = next(
+        osp.join('configs/mst/benchmarks', codebase, name)
+        for name in sorted(os.listdir(osp.join(ROOT, 'configs/mst/benchmarks', codebase)))
+    )
+    result = run(
+        ['bash', f'tools/benchmarks/{codebase}/{tool}.sh', config, str(tmp_path / 'x.pth'), '2'],
+        extra_env=core_tier_env,
+    )
+    assert result.returncode != 0
+    name = 'mmdet' if codebase == 'mmdetection' else 'mmseg'
+    assert result.stderr.strip() == (
+        f'error: {name} {tool[5:]} needs mmcv with its compiled ops (mmcv-lite has none) and {name}, which this '
+        'environment lacks (the core tier of `make demo`); install the full tier with `make setup` '
+        '(bash tools/setup_env.sh full)'
+    )
+
+
+def test_downstream_launcher_without_its_data_says_so_in_one_line(mst_checkpoints, tmp_path, free_port):
+    missing = tmp_path / 'no_coco'
+    result = run(
+        [
+            'bash',
+            'tools/benchmarks/mmdetection/dist_train.sh',
+            DET_CFG,
+            mst_checkpoints['swin'][0],
+            '2',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={missing}',
+        ],
+        extra_env=dict(PORT=free_port()),
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        f"error: train_dataloader: data_root '{missing}' does not exist. Put the data there or pass "
+        '--cfg-options train_dataloader.dataset.data_root=<path>'
+    )
+
+
+@pytest.fixture(scope='module')
+def imagenet_folder(tmp_path_factory):
+    """4 images per split in mmpretrain's ImageNet layout (train/val folders + meta/*.txt)."""
+    root = tmp_path_factory.mktemp('imagenet')
+    rng = np.random.default_rng(0)
+    for split in ('train', 'val'):
+        os.makedirs(root / split / 'n01440764')
+        lines = []
+        for i in range(4):
+            name = f'n01440764/img_{i}.JPEG'
+            Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / split / name, 'JPEG')
+            lines.append(f'{name} 0')
+        os.makedirs(root / 'meta', exist_ok=True)
+        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return str(root)
+
+
+@pytest.mark.slow
+def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_folder, tmp_path, free_port):
+    """The README's `dist_train.sh <-amp- config> N` without a GPU: full precision, one warning line."""
+    result = run(
+        [
+            'bash',
+            'tools/dist_train.sh',
+            IMAGENET_CFG,
+            '2',
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={imagenet_folder}',
+            'train_dataloader.batch_size=1',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'train_cfg.max_epochs=1',
+            'train_dataloader.dataset.pipeline.1.global_crop_size=32',
+            'train_dataloader.dataset.pipeline.1.local_crop_size=16',
+            'train_dataloader.dataset.pipeline.1.num_local_views=2',
+        ],
+        extra_env=dict(PORT=free_port()),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    warnings = [line for line in result.stderr.splitlines() if 'mixed precision' in line]
+    assert warnings == [
+        'warning: no GPU visible: mixed precision (AmpOptimWrapper) needs one; training in full precision'
+    ]
+    log = open(next(osp.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if f.endswith('.log'))).read()
+    assert 'Epoch(train) [1][2/2]' in log and osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+@pytest.fixture(scope='module')
+def small_checkpoint(fashion_mnist, tmp_path_factory):
+    """A 1-epoch checkpoint of the 4-layer Fashion-MNIST config (its work dir)."""
+    work = tmp_path_factory.mktemp('small_run')
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
+
+
+def knn_data(fashion_mnist):
+    return [
+        '--cfg-options',
+        f'knn_bank_dataloader.dataset.data_root={fashion_mnist}',
+        f'knn_query_dataloader.dataset.data_root={fashion_mnist}',
+    ]
+
+
+def test_knn_eval_with_another_config_says_which_disagree_in_one_line(fashion_mnist, small_checkpoint):
+    checkpoint = str(small_checkpoint / 'epoch_1.pth')
+    result = run([PY, 'tools/analysis_tools/knn_eval.py', DEMO_CFG, checkpoint, *knn_data(fashion_mnist)])
+    assert result.returncode != 0
+    line = last_line(result)
+    assert line.startswith(f'error: {checkpoint} does not fit the model of {DEMO_CFG}: ') and 'missing' not in line
+    assert '48 keys unexpected (backbone.layers.2.ln1.weight;' in line and 'Give the config the checkpoint was' in line
+    assert len(result.stderr) < 2000 and 'Traceback' not in result.stderr
+
+
+def test_knn_eval_random_init_prints_no_initialisation_log(fashion_mnist):
+    result = run([PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, '--random-init', *knn_data(fashion_mnist)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert 'k-NN top-1 (cls, k=20, T=0.07)' in output
+    assert 'init' not in output.lower(), output[:3000]
+
+
+@pytest.mark.parametrize(
+    'option,message',
+    [
+        (['--temperature', '0'], '--temperature must be > 0, got 0.0'),
+        (['--temperature', '-1'], '--temperature must be > 0, got -1.0'),
+        (['--k', '0'], '--k must be >= 1, got 0'),
+        (['--num-classes', '2'], '--num-classes 2 is below the 10 classes of the bank dataset'),
+    ],
+)
+def test_knn_eval_refuses_bad_arguments_before_any_feature(fashion_mnist, option, message):
+    result = run(
+        [PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, '--random-init', *option, *knn_data(fashion_mnist)]
+    )
+    assert result.returncode != 0 and message in last_line(result), result.stderr[-2000:]
+    assert 'task/s' not in result.stdout  # no progress bar: nothing was extracted
+
+
+def test_knn_eval_reports_the_k_it_used(fashion_mnist, tmp_path):
+    out = tmp_path / 'knn.json'
+    result = run(
+        [
+            PY,
+            'tools/analysis_tools/knn_eval.py',
+            SMALL_CFG,
+            '--random-init',
+            '--k',
+            '1000',
+            '--out',
+            str(out),
+            *knn_data(fashion_mnist),
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'warning: --k 1000 is more than the 64 bank images; using k=64' in result.stderr
+    assert 'k-NN top-1 (cls, k=64, T=0.07)' in result.stdout
+    # 64 neighbours out of 64 bank images: every query gets the same weighted votes up to the weights
+    assert 0.0 <= json.load(open(out))['knn_top1'] <= 100.0
+
+
+def test_visualize_attention_takes_a_pretraining_config(imagenet_folder, tmp_path):
+    out = tmp_path / 'attention.png'
+    result = run(
+        [
+            PY,
+            'tools/analysis_tools/visualize_attention.py',
+            IMAGENET_CFG,
+            '--random-init',
+            '--num',
+            '4',
+            '--out',
+            str(out),
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={imagenet_folder}',
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    image = np.asarray(Image.open(out))
+    assert image.shape[1] > image.shape[0] > 100 and image.std() > 10  # a drawn grid, not a blank file
+
+
+def test_converter_refuses_to_overwrite_its_input(small_checkpoint, tmp_path):
+    source = tmp_path / 'mst.pth'
+    shutil.copy(small_checkpoint / 'epoch_1.pth', source)
+    before = source.read_bytes()
+    os.symlink(source, tmp_path / 'link.pth')
+    for destination in (source, tmp_path / 'link.pth', tmp_path / '.' / 'mst.pth'):
+        result = run([PY, 'tools/model_converters/mst_to_backbone.py', str(source), str(destination)])
+        assert result.returncode != 0
+        assert (
+            last_line(result)
+            == f'error: the output {str(destination)!r} is the input checkpoint; give another file name'
+        )
+    assert source.read_bytes() == before
+    ok = run([PY, 'tools/model_converters/mst_to_backbone.py', str(source), str(tmp_path / 'backbone.pth')])
+    assert ok.returncode == 0 and not osp.exists(tmp_path / 'backbone.pth.partial')
+    assert all(k.startswith('backbone.') for k in torch.load(tmp_path / 'backbone.pth')['state_dict'])
+
+
+def test_a_work_dir_in_use_is_refused_and_a_stale_lock_taken_over(fashion_mnist, tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    sleeper = subprocess.Popen(['sleep', '60'])  # a live "run" on this host
+    try:
+        (work / '.lock').write_text(f'{sleeper.pid} {socket.gethostname()}\n')
+        busy = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
+        assert busy.returncode != 0
+        assert last_line(busy) == (
+            f'error: work dir {work} is in use by another run (pid {sleeper.pid} on {socket.gethostname()}); give '
+            f'another --work-dir, or remove {work / ".lock"} if that run is gone'
+        )
+        assert not any(n.endswith('.pth') for n in os.listdir(work))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the owner is gone (killed): the lock is stale, the next run takes it over and releases it at its end
+    ok = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert f'removing the stale lock {work / ".lock"}' in ok.stdout
+    assert osp.isfile(work / 'epoch_1.pth') and not osp.exists(work / '.lock')
+
+
+def test_resume_with_another_width_is_refused_naming_keys_and_settings(fashion_mnist, small_checkpoint, tmp_path):
+    work = tmp_path / 'work'
+    shutil.copytree(small_checkpoint, work)
+    options = small_train_options(fashion_mnist, work, epochs=2) + [
+        'model.neck.out_channels=32',
+        'model.head.out_channels=32',
+    ]
+    refused = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
+    assert refused.returncode != 0
+    line = last_line(refused)
+    assert line.startswith(f"error: --resume: {work / 'epoch_1.pth'} does not fit this config's model: "), line
+    assert (
+        '5 keys of another shape (neck.last_layer.parametrizations.weight.original0 (64, 1) in the checkpoint, '
+        '(32, 1) in the model;' in line
+    )
+    assert 'model.head.out_channels: 64 -> 32' in line and '--non-strict' in line
+    assert not osp.exists(work / 'epoch_2.pth')
+    # the explicit opt-out loads what fits
+    forced = run([PY, 'tools/train.py', SMALL_CFG, '--resume', '--non-strict'] + options)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert osp.isfile(work / 'epoch_2.pth')
+
+
+def test_a_copied_work_dir_never_resumes_from_the_original(fashion_mnist, small_checkpoint, tmp_path):
+    copy = tmp_path / 'copy'
+    shutil.copytree(small_checkpoint, copy)  # its last_checkpoint names the original's file (an absolute path)
+    options = small_train_options(fashion_mnist, copy, epochs=2)
+    outside = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
+    assert outside.returncode != 0
+    assert last_line(outside) == (
+        f'error: --resume: {copy / "last_checkpoint"} names {small_checkpoint / "epoch_1.pth"}, outside this work dir '
+        f'(a copied work dir?); give the checkpoint to resume explicitly: --resume {copy / "epoch_1.pth"}'
+    )
+    # a relative name is read relative to the work dir
+    (copy / 'epoch_1.pth').rename(copy / 'renamed.pth')
+    (copy / 'last_checkpoint').write_text('renamed.pth')
+    resumed = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'Load checkpoint from {copy / "renamed.pth"}' in resumed.stdout + resumed.stderr
+    assert osp.isfile(copy / 'epoch_2.pth') and not osp.exists(small_checkpoint / 'epoch_2.pth')
+    # a last_checkpoint naming a deleted file
+    (copy / 'last_checkpoint').write_text('deleted.pth')
+    deleted = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, copy, epochs=3))
+    assert last_line(deleted) == (
+        f'error: --resume: {copy / "last_checkpoint"} names {copy / "deleted.pth"}, which does not exist; give '
+        'another checkpoint with --resume <file>'
+    )
+
+
+@pytest.mark.parametrize(
+    'option,message',
+    [
+        (
+            'default_hooks.checkpoint.intervl=1',
+            "AtomicCheckpointHook: unknown option 'intervl'; did you mean 'interval'?",
+        ),
+        (
+            'default_hooks.checkpoint.max_keep_ckpt=1',
+            "AtomicCheckpointHook: unknown option 'max_keep_ckpt'; did you mean 'max_keep_ckpts'?",
+        ),
+    ],
+)
+def test_a_misspelt_checkpoint_option_is_refused_before_training(fashion_mnist, tmp_path, option, message):
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + [option])
+    assert result.returncode != 0 and last_line(result) == f'error: {message}'
+    assert 'Epoch(train)' not in result.stdout + result.stderr
+
+
+def test_ablation_runner_help_keeps_its_line_continuations():
+    result = run([PY, 'tools/analysis_tools/mask_ablation.py', '--help'])
+    assert result.returncode == 0
+    assert '--knn-interval 1 \\\n        --work-dir work_dirs/mask_ablation_8e' in result.stdout
+
+
+def test_evaluating_a_probe_config_with_a_pretraining_checkpoint_is_refused(mst_checkpoints, imagenet_folder):
+    """mmengine would load the backbone, leave the linear head untrained and print a top-1."""
+    checkpoint = mst_checkpoints['vit'][0]
+    probe = 'configs/mst/benchmarks/deit-small-p16_linear-8xb128-coslr-100e_in1k.py'
+    result = run(
+        [
+            PY,
+            'tools/test.py',
+            probe,
+            checkpoint,
+            '--cfg-options',
+            f'test_dataloader.dataset.data_root={imagenet_folder}',
+        ]
+    )
+    assert result.returncode != 0
+    line = last_line(result)
+    assert line.startswith(f"error: tools/test.py: {checkpoint} does not fit this config's model: "), line
+    assert 'missing (head.' in line and 'accuracy' not in result.stdout
+
+
+def test_load_from_a_checkpoint_of_another_network_is_refused(fashion_mnist, mst_checkpoints, tmp_path):
+    checkpoint = mst_checkpoints['vit'][0]  # DeiT-S, not the 4-layer 128-wide ViT of the config
+    result = run(
+        [PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + [f'load_from={checkpoint}']
+    )
+    assert result.returncode != 0
+    line = last_line(result)
+    assert line.startswith(f"error: load_from: {checkpoint} does not fit this config's model: ") and 'shape' in line
+    assert not any(n.endswith('.pth') for n in os.listdir(tmp_path))
