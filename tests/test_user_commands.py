@@ -381,3 +381,46 @@ def test_load_from_a_checkpoint_of_another_network_is_refused(fashion_mnist, mst
     line = last_line(result)
     assert line.startswith(f"error: load_from: {checkpoint} does not fit this config's model: ") and 'shape' in line
     assert not any(n.endswith('.pth') for n in os.listdir(tmp_path))
+
+
+def test_a_config_built_on_a_missing_codebase_names_it_and_the_set_up(fashion_mnist, tmp_path):
+    """What a downstream config gives `tools/train.py` where mmdet / mmseg are not installed (the core tier)."""
+    config = tmp_path / 'needs_missing.py'
+    config.write_text(f"_base_ = ['mmpose::_base_/default_runtime.py', {SMALL_CFG!r}]\n")
+    result = run([PY, 'tools/train.py', str(config)] + small_train_options(fashion_mnist, tmp_path))
+    assert result.returncode != 0
+    assert last_line(result) == (
+        f'error: {config} builds on mmpose, which is not installed (the core tier of `make demo` has no '
+        'mmdet or mmseg); install the full tier with `make setup` (bash tools/setup_env.sh full)'
+    )
+
+
+@pytest.mark.parametrize(
+    'option,message',
+    [
+        ('optim_wrapper.optimizer.lr=-1', 'optim_wrapper.optimizer.lr must be a number >= 0, got -1'),
+        ('train_dataloader.batch_size=0', 'train_dataloader.batch_size must be an int >= 1, got 0'),
+    ],
+)
+def test_train_refuses_impossible_values_in_one_line(fashion_mnist, tmp_path, option, message):
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + [option])
+    assert result.returncode != 0 and last_line(result) == f'error: {message}'
+
+
+def test_command_line_and_config_file_mistakes_are_one_line(fashion_mnist, tmp_path):
+    no_equals = run([PY, 'tools/train.py', SMALL_CFG, '--cfg-options', 'train_cfg.max_epochs'])
+    assert no_equals.returncode == 2
+    assert last_line(no_equals).endswith(
+        'error: --cfg-options takes key=value pairs; \'train_cfg.max_epochs\' has no "="'
+    )
+    broken = tmp_path / 'broken.py'
+    broken.write_text("_base_ = ['x.py'\nmodel = dict(\n")
+    syntax = run([PY, 'tools/train.py', str(broken)])
+    assert syntax.returncode != 0 and last_line(syntax).startswith(f'error: {broken}, line ')
+    assert 'syntax error' in last_line(syntax) and 'Traceback' not in syntax.stderr
+    missing = run([PY, 'tools/train.py', str(tmp_path / 'nope.py')])
+    assert last_line(missing) == f'error: config file {str(tmp_path / "nope.py")!r} does not exist'
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('not a folder')
+    root_is_file = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(str(a_file), tmp_path))
+    assert last_line(root_is_file) == f"error: train_dataloader: data_root '{a_file}' is a file; it must be a folder"

@@ -93,7 +93,17 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
-        raise ValueError(f'{path}, line {err.lineno}: syntax error: {err.msg}') from None
+        # mmengine re-raises Python's SyntaxError without its position; the original is the context
+        inner = err.__context__ if isinstance(err.__context__, SyntaxError) else err
+        raise ValueError(f'{path}, line {inner.lineno}: syntax error: {inner.msg}') from None
+    except ModuleNotFoundError as err:  # a `_base_` in another codebase (mmdet::, mmseg::) that is not installed
+        package = str(err).split(' is not installed')[0]
+        if ' is not installed' not in str(err):
+            raise
+        raise ValueError(
+            f'{path} builds on {package}, which is not installed (the core tier of `make demo` has no mmdet or '
+            'mmseg); install the full tier with `make setup` (bash tools/setup_env.sh full)'
+        ) from None
     for message in cfg_option_warnings(cfg, cfg_options):
         print(f'warning: {message}', file=sys.stderr)
     if cfg_options:
