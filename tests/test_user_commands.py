@@ -285,7 +285,7 @@ def test_resume_with_another_width_is_refused_naming_keys_and_settings(fashion_m
         'model.neck.out_channels=32',
         'model.head.out_channels=32',
     ]
-    refused = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
+    refused = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(work / 'epoch_1.pth')] + options)
     assert refused.returncode != 0
     line = last_line(refused)
     assert line.startswith(f"error: --resume: {work / 'epoch_1.pth'} does not fit this config's model: "), line
@@ -296,7 +296,7 @@ def test_resume_with_another_width_is_refused_naming_keys_and_settings(fashion_m
     assert 'model.head.out_channels: 64 -> 32' in line and '--non-strict' in line
     assert not osp.exists(work / 'epoch_2.pth')
     # the explicit opt-out loads what fits
-    forced = run([PY, 'tools/train.py', SMALL_CFG, '--resume', '--non-strict'] + options)
+    forced = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(work / 'epoch_1.pth'), '--non-strict'] + options)
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert osp.isfile(work / 'epoch_2.pth')
 
@@ -424,3 +424,157 @@ def test_command_line_and_config_file_mistakes_are_one_line(fashion_mnist, tmp_p
     a_file.write_text('not a folder')
     root_is_file = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(str(a_file), tmp_path))
     assert last_line(root_is_file) == f"error: train_dataloader: data_root '{a_file}' is a file; it must be a folder"
+
+
+def imagenet_copy(imagenet_folder, tmp_path):
+    root = tmp_path / 'imagenet'
+    shutil.copytree(imagenet_folder, root)
+    return root
+
+
+@pytest.mark.parametrize(
+    'damage,message',
+    [
+        (
+            lambda root: (root / 'meta' / 'train.txt').write_text('n01440764/img_0.JPEG 0\nn01440764/img_1.JPEG\n'),
+            'meta/train.txt, line 2: \'n01440764/img_1.JPEG\' is not "<image path> <integer class index>"',
+        ),
+        (
+            lambda root: (root / 'meta' / 'train.txt').write_text('n01440764/img_0.JPEG zero\n'),
+            'meta/train.txt, line 1: \'n01440764/img_0.JPEG zero\' is not "<image path> <integer class index>"',
+        ),
+        (
+            lambda root: (root / 'meta' / 'train.txt').write_text(''),
+            'meta/train.txt is empty: it must list "<image path> <integer class index>" lines',
+        ),
+        (lambda root: shutil.rmtree(root / 'train'), "/train' does not exist: data_root"),
+    ],
+    ids=['no-label', 'text-label', 'empty-meta', 'no-train-folder'],
+)
+def test_a_damaged_imagenet_tree_is_named_in_one_line(imagenet_folder, tmp_path, damage, message):
+    root = imagenet_copy(imagenet_folder, tmp_path)
+    damage(root)
+    result = run([PY, 'tools/train.py', IMAGENET_CFG, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                  f'train_dataloader.dataset.data_root={root}'])  # fmt: skip
+    assert result.returncode != 0
+    line = last_line(result)
+    assert line.startswith('error: ') and message in line, line
+    assert 'Traceback' not in result.stderr
+
+
+def test_a_truncated_fashion_mnist_file_is_named(fashion_mnist, tmp_path):
+    root = tmp_path / 'fmnist'
+    shutil.copytree(fashion_mnist, root)
+    images = root / 'train-images-idx3-ubyte'
+    images.write_bytes(images.read_bytes()[:1000])
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(str(root), tmp_path / 'work'))
+    assert result.returncode != 0
+    assert last_line(result) == (
+        f'error: {images} is truncated or damaged: 1000 bytes, its header announces 50192 (shape (64, 28, 28)); '
+        'copy it again (tools/dataset_converters/prepare_fashion_mnist.py)'
+    )
+
+
+def mount_tmpfs(folder, options):
+    """Mount a tmpfs at ``folder`` (needs root); skips the test where that is not possible."""
+    folder.mkdir()
+    done = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {done.stderr.decode().strip()}')
+    return folder
+
+
+def test_a_read_only_work_dir_is_one_line(fashion_mnist, tmp_path):
+    read_only = mount_tmpfs(tmp_path / 'read_only', 'ro,size=1m')
+    try:
+        result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, read_only / 'work'))
+    finally:
+        subprocess.run(['umount', str(read_only)], check=True)
+    assert result.returncode != 0
+    assert last_line(result) == f'error: work dir {read_only / "work"} is not writable (Read-only file system)'
+
+
+@pytest.fixture
+def small_disk(small_checkpoint, tmp_path):
+    """A file system with room for one checkpoint of the 4-layer config and a half (a tmpfs; needs root)."""
+    size = os.path.getsize(small_checkpoint / 'epoch_1.pth') * 3 // 2 + 256 * 1024
+    mount = mount_tmpfs(tmp_path / 'small_disk', f'size={size}')
+    yield mount
+    subprocess.run(['umount', str(mount)], check=True)
+
+
+def test_a_full_disk_during_a_save_is_one_line_and_the_last_checkpoint_survives(fashion_mnist, small_disk):
+    work = small_disk / 'work'
+    every_epoch = ['default_hooks.checkpoint.interval=1']
+    full = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work, epochs=2) + every_epoch)
+    assert full.returncode != 0
+    assert last_line(full) == (
+        f'error: No space left on device while writing into {work}; the last complete checkpoint is '
+        f'{work / "epoch_1.pth"} (--resume continues from it once there is space)'
+    )
+    assert 'Traceback' not in full.stderr
+    assert torch.load(work / 'epoch_1.pth', weights_only=False)['meta']['epoch'] == 1
+    assert osp.exists(work / 'epoch_2.pth.partial')
+    # the next start removes the half-written file (and says so) before it writes anything
+    (work / 'epoch_1.pth').unlink()  # room for one new checkpoint once the partial file is gone
+    (work / 'last_checkpoint').unlink()
+    again = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work, epochs=1))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f'removed {work / "epoch_2.pth.partial"}, left by an interrupted save' in again.stdout + again.stderr
+    assert not osp.exists(work / 'epoch_2.pth.partial')
+
+
+@pytest.mark.parametrize('kind', ['bare-state-dict', 'converted-backbone', 'dino-mode', 'classifier'])
+def test_resume_of_another_kind_of_checkpoint_is_one_line(fashion_mnist, small_checkpoint, tmp_path, kind):
+    trained = torch.load(small_checkpoint / 'epoch_1.pth', weights_only=False)
+    state = trained['state_dict']
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'bare-state-dict':
+        torch.save(state, path)
+        expected = 'is not a training checkpoint (it has no optimizer and loop state to continue)'
+    elif kind == 'converted-backbone':
+        run([PY, 'tools/model_converters/mst_to_backbone.py', str(small_checkpoint / 'epoch_1.pth'), str(path)])
+        expected = 'is not a training checkpoint'
+    elif kind == 'dino-mode':  # the same run without decoder and mask token
+        dino = {k: v for k, v in state.items() if not k.startswith('decoder.') and 'mask_token' not in k}
+        torch.save(dict(trained, state_dict=dino), path)
+        expected = "does not fit this config's model: "
+    else:  # an image classifier's checkpoint (backbone + linear head)
+        classifier = {k: v for k, v in state.items() if k.startswith('backbone.')}
+        classifier.update({'head.fc.weight': torch.zeros(10, 128), 'head.fc.bias': torch.zeros(10)})
+        torch.save(dict(trained, state_dict=classifier), path)
+        expected = "does not fit this config's model: "
+    result = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(path)]
+                 + small_train_options(fashion_mnist, tmp_path / 'work', epochs=2))  # fmt: skip
+    assert result.returncode != 0
+    assert last_line(result).startswith(f'error: --resume: {path} ') and expected in last_line(result)
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('tool', ['knn_eval', 'converter'])
+def test_evaluation_tools_name_a_truncated_checkpoint(fashion_mnist, small_checkpoint, tmp_path, tool):
+    half = tmp_path / 'half.pth'
+    data = (small_checkpoint / 'epoch_1.pth').read_bytes()
+    half.write_bytes(data[: len(data) // 2])
+    if tool == 'knn_eval':
+        cmd = [PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, str(half), *knn_data(fashion_mnist)]
+    else:
+        cmd = [PY, 'tools/model_converters/mst_to_backbone.py', str(half), str(tmp_path / 'out.pth')]
+    result = run(cmd)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert last_line(result).startswith(f'error: {half}: not a readable PyTorch checkpoint')
+
+
+def test_a_folder_of_unreadable_images_with_skipping_on_says_none_could_be_read(imagenet_folder, tmp_path):
+    root = imagenet_copy(imagenet_folder, tmp_path)
+    for image in (root / 'train' / 'n01440764').iterdir():
+        image.write_text('not an image')
+    result = run(
+        [PY, 'tools/train.py', IMAGENET_CFG, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         f'train_dataloader.dataset.data_root={root}', 'train_dataloader.dataset.pipeline.0.skip_unreadable=True',
+         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=False']
+    )  # fmt: skip
+    assert result.returncode != 0
+    line = last_line(result)
+    assert line.startswith('error: none of the 100 images tried could be read (the last: '), line
+    assert 'skipping unreadable images cannot help' in line and 'Cannot find valid image' not in result.stderr

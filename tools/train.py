@@ -129,6 +129,7 @@ def main(argv=None):
     )
 
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
+    from mmmst.datasets.transforms.loading import UnreadableImageError
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
@@ -153,8 +154,8 @@ def main(argv=None):
         if os.environ.get('RANK', '0') == '0':
             try:
                 lock_work_dir(cfg.work_dir)
-            except PermissionError as err:
-                raise ValueError(f'work dir {cfg.work_dir} is not writable ({err.strerror}: {err.filename})') from None
+            except OSError as err:  # a read-only file system, no permission
+                raise ValueError(f'work dir {cfg.work_dir} is not writable ({err.strerror})') from None
     except (KeyError, FileNotFoundError, ValueError, TypeError, WorkDirLockedError) as err:
         sys.exit(f'error: {err.args[0] if err.args else err}')
     except (CorruptCheckpointError, UnsafeCheckpointError) as err:
@@ -169,6 +170,10 @@ def main(argv=None):
     except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
+    except UnreadableImageError as err:
+        # from a dataloader worker, torch re-raises it with the worker's traceback in the message: its last line
+        said = str(err).strip().splitlines()[-1]
+        sys.exit(f'error: {said.split("UnreadableImageError: ", 1)[-1]}')
     except (OSError, RuntimeError) as err:
         # a full disk or a lost write permission during a save (torch.save reports a failed write as a
         # RuntimeError): the checkpoints already written are intact, the half-written one is removed at the next start

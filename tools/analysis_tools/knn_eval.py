@@ -58,7 +58,7 @@ def main(argv=None):
         cfg = load_checked_config(
             args.config, args.cfg_options, loaders=('knn_bank_dataloader', 'knn_query_dataloader')
         )
-    except (KeyError, FileNotFoundError) as err:
+    except (KeyError, FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err.args[0]}')
     try:
         model = init_model(cfg, checkpoint, args.seed)

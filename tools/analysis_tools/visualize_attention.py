@@ -53,7 +53,7 @@ def main(argv=None):
             sys.exit(f'error: {args.config} has no knn_query_dataloader, test_dataloader or train_dataloader')
         check_data_roots(cfg, loaders=(loader,))
         model = init_model(cfg, checkpoint, args.seed)
-    except (KeyError, FileNotFoundError) as err:
+    except (KeyError, FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err.args[0]}')
     except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')

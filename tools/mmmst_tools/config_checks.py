@@ -48,29 +48,121 @@ def cfg_option_warnings(cfg: Config, options: Dict[str, object]) -> List[str]:
     return messages
 
 
-def _dataset_roots(dataset) -> Iterable[str]:
+def _leaf_datasets(dataset) -> Iterable[dict]:
+    """The dataset dicts a loader reads, through ConcatDataset / RepeatDataset-style wrappers."""
     if not isinstance(dataset, dict):
         return
     if 'datasets' in dataset:  # ConcatDataset and friends
         for sub in dataset['datasets']:
-            yield from _dataset_roots(sub)
+            yield from _leaf_datasets(sub)
     elif 'dataset' in dataset:  # RepeatDataset, ClassBalancedDataset
-        yield from _dataset_roots(dataset['dataset'])
-    elif dataset.get('data_root'):
-        yield dataset['data_root']
+        yield from _leaf_datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+#: the idx files of mmpretrain's MNIST / FashionMNIST (un-gzipped), by split
+IDX_FILES = dict(
+    train=('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    test=('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+)
+
+
+def check_idx_file(path: str) -> None:
+    """An (un-gzipped) idx file holds exactly the bytes its header announces.
+
+    Raises:
+        ValueError: naming the file, its size and the size its header announces (a truncated copy).
+    """
+    import math
+    import struct
+
+    size = osp.getsize(path)
+    with open(path, 'rb') as f:
+        header = f.read(4)
+        item_size = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}.get(header[2] if len(header) > 2 else -1)
+        if len(header) < 4 or header[:2] != b'\x00\x00' or item_size is None:
+            raise ValueError(f'{path} is not an idx file (its first bytes are {header!r})')
+        ndim = header[3]
+        raw = f.read(4 * ndim)
+        if len(raw) < 4 * ndim:
+            raise ValueError(f'{path} is truncated or damaged: {size} bytes, shorter than its header')
+        dims = struct.unpack('>' + 'I' * ndim, raw)
+    expected = 4 + 4 * ndim + item_size * math.prod(dims)
+    if size != expected:
+        raise ValueError(
+            f'{path} is truncated or damaged: {size} bytes, its header announces {expected} (shape {dims}); '
+            'copy it again (tools/dataset_converters/prepare_fashion_mnist.py)'
+        )
+
+
+def check_annotation_file(path: str) -> None:
+    """Every line of an mmpretrain annotation file is ``<image path> <integer class index>``.
+
+    Raises:
+        ValueError: naming the file and the first bad line (its number and text), or an empty file.
+    """
+    count = 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            text = line.rstrip('\n\r')
+            parts = text.rsplit(' ', 1)
+            if len(parts) != 2 or not parts[0] or not parts[1].lstrip('-').isdigit():
+                raise ValueError(f'{path}, line {number}: {text!r} is not "<image path> <integer class index>"')
+            count += 1
+    if count == 0:
+        raise ValueError(f'{path} is empty: it must list "<image path> <integer class index>" lines')
+
+
+def _check_dataset_files(loader: str, dataset: dict) -> None:
+    """The files a dataset will read exist and are whole, before a Runner is built (ImageNet-style folders with
+    their annotation files, Fashion-MNIST's idx files)."""
+    root = dataset.get('data_root') or ''
+    kind = dataset.get('type', '')
+    if kind in ('MNIST', 'FashionMNIST'):
+        split = 'test' if dataset.get('split') == 'test' or dataset.get('test_mode') else 'train'
+        for name in IDX_FILES[split]:
+            path = osp.join(root, name)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f"{loader}: {path!r} does not exist (Fashion-MNIST's un-gzipped idx files)")
+            check_idx_file(path)
+    elif kind in ('ImageNet', 'CustomDataset'):
+        split = dataset.get('split', '')
+        prefix = dataset.get('data_prefix') or split
+        prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+        folder = osp.join(root, prefix)
+        if prefix and not osp.isdir(folder):
+            raise FileNotFoundError(
+                f'{loader}: {folder!r} does not exist: data_root {root!r} has no {prefix!r} folder (the layout is '
+                f'{osp.join(root, prefix or "train", "<class>", "<image>")} with meta/<split>.txt)'
+            )
+        ann_file = dataset.get('ann_file') or ''
+        if not ann_file and split and osp.isfile(osp.join(root, 'meta', f'{split}.txt')):
+            ann_file = osp.join('meta', f'{split}.txt')  # what mmpretrain's ImageNet reads then
+        if ann_file:
+            path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{loader}: annotation file {path!r} does not exist')
+            if split != 'test' and dataset.get('with_label', True):
+                check_annotation_file(path)
 
 
 def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
-    """Every ``data_root`` the given dataloaders read must exist and hold at least one entry.
+    """Every ``data_root`` the given dataloaders read must exist and hold at least one entry, and the files its
+    dataset reads must be there and whole.
 
     Raises:
-        FileNotFoundError: naming the dataloader and the missing or empty folder.
+        FileNotFoundError: naming the dataloader and the missing or empty folder or file.
+        ValueError: naming a damaged file (a truncated idx file, an annotation line without an integer label).
     """
     for name in loaders:
         loader = cfg.get(name)
         if not loader:
             continue
-        for root in _dataset_roots(loader.get('dataset')):
+        for dataset in _leaf_datasets(loader.get('dataset')):
+            root = dataset.get('data_root')
+            if not root:
+                continue
             if osp.isfile(root):
                 raise FileNotFoundError(f'{name}: data_root {root!r} is a file; it must be a folder')
             if not osp.isdir(root):
@@ -80,6 +172,7 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
                 )
             if not any(True for _ in os.scandir(root)):
                 raise FileNotFoundError(f'{name}: data_root {root!r} is empty')
+            _check_dataset_files(name, dataset)
 
 
 def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader',)) -> Config:
@@ -188,6 +281,11 @@ def check_checkpoint_fits(cfg: Config, model, checkpoint: str, usage: str, remed
     state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
         raise ValueError(f'{usage}: {checkpoint} is not an mmengine checkpoint (no state_dict of tensors)')
+    if usage == '--resume' and not (isinstance(loaded, dict) and {'state_dict', 'meta', 'optimizer'} <= set(loaded)):
+        raise ValueError(
+            f'--resume: {checkpoint} is not a training checkpoint (it has no optimizer and loop state to continue); '
+            f'start from its weights with --cfg-options load_from={checkpoint} instead'
+        )
     mismatch = state_dict_mismatch(model.state_dict(), state)
     if mismatch is None:
         return

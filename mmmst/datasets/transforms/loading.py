@@ -19,17 +19,22 @@ class LoadImageWithPath(LoadImageFromFile):
     mmcv re-raises the decoder's own error (``cv2.error ... !buf.empty()`` for a zero-byte JPEG), which names no
     file; in a 1.28-million-image tree that is a day's search. Here the error is an :class:`UnreadableImageError`
     starting with the path. With ``skip_unreadable=True`` the image is skipped instead (mmengine's dataset then
-    draws another sample), with a warning naming it and the count of images skipped so far by this process.
+    draws another sample), with a warning naming it and the count of images skipped so far by this process; a
+    process that has tried ``NONE_READ_LIMIT`` images and read none stops with an error saying so (mmengine would
+    otherwise retry 1000 times and say only "Cannot find valid image").
 
     Args:
         skip_unreadable (bool): skip unreadable images instead of stopping. Defaults to False.
         **kwargs: mmcv's ``LoadImageFromFile`` arguments.
     """
 
+    NONE_READ_LIMIT = 100
+
     def __init__(self, skip_unreadable: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.skip_unreadable = skip_unreadable
         self.num_skipped = 0
+        self.num_read = 0
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
@@ -40,10 +45,16 @@ class LoadImageWithPath(LoadImageFromFile):
             if not self.skip_unreadable:
                 raise UnreadableImageError(f'{path}: cannot read this image ({type(err).__name__}: {said})') from err
             self.num_skipped += 1
+            if self.num_read == 0 and self.num_skipped >= self.NONE_READ_LIMIT:
+                raise UnreadableImageError(
+                    f'none of the {self.num_skipped} images tried could be read (the last: {path}: {said}); '
+                    'skipping unreadable images cannot help: check the folder and its files'
+                ) from err
             print_log(
                 f'skipped unreadable image {path} ({type(err).__name__}: {said}); {self.num_skipped} skipped so far',
                 logger='current',
                 level=30,
             )
             return None
+        self.num_read += 1
         return loaded
