@@ -140,9 +140,9 @@ build_mmcv_wheel() {  # $1: the folder the wheel goes to
   while kill -0 "$pid" 2>/dev/null; do
     for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
     kill -0 "$pid" 2>/dev/null || break
-    done_files=$(grep -oE '^\[[0-9]+/[0-9]+\]' "$log" | tail -1 | tr -d '[]' || true)
+    done_files=$(grep -oE '^\s*\[[0-9]+/[0-9]+\]' "$log" | tail -1 | tr -d '[] ' || true)
     echo "[setup +$((SECONDS - T0))s] building mmcv: ${done_files:+$done_files files compiled, }$(( (SECONDS - STEP_T0) / 60 ))" \
-         "of about $MMCV_BUILD_MINUTES min"
+         "min of about $MMCV_BUILD_MINUTES"
   done
   if ! wait "$pid"; then
     tail -30 "$log" >&2
