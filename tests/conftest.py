@@ -82,3 +82,25 @@ def fashion_mnist(tmp_path_factory):
     from tests.helpers import write_fashion_mnist
 
     return write_fashion_mnist(tmp_path_factory.mktemp('fashion_mnist'))
+
+
+@pytest.fixture(scope='session')
+def imagenet_tree(tmp_path_factory):
+    """A 4-image ImageNet tree (train/val folders + meta/*.txt) in mmpretrain's layout; its folder."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp('imagenet')
+    rng = np.random.default_rng(0)
+    for split in ('train', 'val'):
+        os.makedirs(root / split / 'n01440764')
+        lines = []
+        for i in range(4):
+            name = f'n01440764/img_{i}.JPEG'
+            Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / split / name, 'JPEG')
+            lines.append(f'{name} 0')
+        os.makedirs(root / 'meta', exist_ok=True)
+        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
+    return str(root)

@@ -16,7 +16,6 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from PIL import Image
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL_CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs/**/*.py'), recursive=True) if '_base_' not in p)
@@ -43,23 +42,6 @@ def test_config_builds_model_and_pipelines(path):
         if cfg.get(loader):
             pipeline = Compose([TRANSFORMS.build(t) for t in cfg[loader].dataset.pipeline])
             assert len(pipeline.transforms) == len(cfg[loader].dataset.pipeline)
-
-
-@pytest.fixture(scope='module')
-def imagenet_tree(tmp_path_factory):
-    """A 4-image ImageNet tree (train/val folders + meta/*.txt) in mmpretrain's layout."""
-    root = tmp_path_factory.mktemp('imagenet')
-    rng = np.random.default_rng(0)
-    for split in ('train', 'val'):
-        os.makedirs(root / split / 'n01440764')
-        lines = []
-        for i in range(4):
-            name = f'n01440764/img_{i}.JPEG'
-            Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / split / name, 'JPEG')
-            lines.append(f'{name} 0')
-        os.makedirs(root / 'meta', exist_ok=True)
-        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
-    return str(root)
 
 
 def small_pretrain_cfg(path, data_root, work_dir):

@@ -93,25 +93,8 @@ def test_downstream_launcher_without_its_data_says_so_in_one_line(mst_checkpoint
     )
 
 
-@pytest.fixture(scope='module')
-def imagenet_folder(tmp_path_factory):
-    """4 images per split in mmpretrain's ImageNet layout (train/val folders + meta/*.txt)."""
-    root = tmp_path_factory.mktemp('imagenet')
-    rng = np.random.default_rng(0)
-    for split in ('train', 'val'):
-        os.makedirs(root / split / 'n01440764')
-        lines = []
-        for i in range(4):
-            name = f'n01440764/img_{i}.JPEG'
-            Image.fromarray(rng.integers(0, 255, (80, 96, 3), dtype=np.uint8)).save(root / split / name, 'JPEG')
-            lines.append(f'{name} 0')
-        os.makedirs(root / 'meta', exist_ok=True)
-        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines) + '\n')
-    return str(root)
-
-
 @pytest.mark.slow
-def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_folder, tmp_path, free_port):
+def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_tree, tmp_path, free_port):
     """The README's `dist_train.sh <-amp- config> N` without a GPU: full precision, one warning line."""
     result = run(
         [
@@ -122,7 +105,7 @@ def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_folder, t
             '--work-dir',
             str(tmp_path),
             '--cfg-options',
-            f'train_dataloader.dataset.data_root={imagenet_folder}',
+            f'train_dataloader.dataset.data_root={imagenet_tree}',
             'train_dataloader.batch_size=1',
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
@@ -216,7 +199,7 @@ def test_knn_eval_reports_the_k_it_used(fashion_mnist, tmp_path):
     assert 0.0 <= json.load(open(out))['knn_top1'] <= 100.0
 
 
-def test_visualize_attention_takes_a_pretraining_config(imagenet_folder, tmp_path):
+def test_visualize_attention_takes_a_pretraining_config(imagenet_tree, tmp_path):
     out = tmp_path / 'attention.png'
     result = run(
         [
@@ -229,7 +212,7 @@ def test_visualize_attention_takes_a_pretraining_config(imagenet_folder, tmp_pat
             '--out',
             str(out),
             '--cfg-options',
-            f'train_dataloader.dataset.data_root={imagenet_folder}',
+            f'train_dataloader.dataset.data_root={imagenet_tree}',
         ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -352,7 +335,7 @@ def test_ablation_runner_help_keeps_its_line_continuations():
     assert '--knn-interval 1 \\\n        --work-dir work_dirs/mask_ablation_8e' in result.stdout
 
 
-def test_evaluating_a_probe_config_with_a_pretraining_checkpoint_is_refused(mst_checkpoints, imagenet_folder):
+def test_evaluating_a_probe_config_with_a_pretraining_checkpoint_is_refused(mst_checkpoints, imagenet_tree):
     """mmengine would load the backbone, leave the linear head untrained and print a top-1."""
     checkpoint = mst_checkpoints['vit'][0]
     probe = 'configs/mst/benchmarks/deit-small-p16_linear-8xb128-coslr-100e_in1k.py'
@@ -363,7 +346,7 @@ def test_evaluating_a_probe_config_with_a_pretraining_checkpoint_is_refused(mst_
             probe,
             checkpoint,
             '--cfg-options',
-            f'test_dataloader.dataset.data_root={imagenet_folder}',
+            f'test_dataloader.dataset.data_root={imagenet_tree}',
         ]
     )
     assert result.returncode != 0
@@ -426,9 +409,9 @@ def test_command_line_and_config_file_mistakes_are_one_line(fashion_mnist, tmp_p
     assert last_line(root_is_file) == f"error: train_dataloader: data_root '{a_file}' is a file; it must be a folder"
 
 
-def imagenet_copy(imagenet_folder, tmp_path):
+def imagenet_copy(imagenet_tree, tmp_path):
     root = tmp_path / 'imagenet'
-    shutil.copytree(imagenet_folder, root)
+    shutil.copytree(imagenet_tree, root)
     return root
 
 
@@ -451,8 +434,8 @@ def imagenet_copy(imagenet_folder, tmp_path):
     ],
     ids=['no-label', 'text-label', 'empty-meta', 'no-train-folder'],
 )
-def test_a_damaged_imagenet_tree_is_named_in_one_line(imagenet_folder, tmp_path, damage, message):
-    root = imagenet_copy(imagenet_folder, tmp_path)
+def test_a_damaged_imagenet_tree_is_named_in_one_line(imagenet_tree, tmp_path, damage, message):
+    root = imagenet_copy(imagenet_tree, tmp_path)
     damage(root)
     result = run([PY, 'tools/train.py', IMAGENET_CFG, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
                   f'train_dataloader.dataset.data_root={root}'])  # fmt: skip
@@ -565,8 +548,8 @@ def test_evaluation_tools_name_a_truncated_checkpoint(fashion_mnist, small_check
     assert last_line(result).startswith(f'error: {half}: not a readable PyTorch checkpoint')
 
 
-def test_a_folder_of_unreadable_images_with_skipping_on_says_none_could_be_read(imagenet_folder, tmp_path):
-    root = imagenet_copy(imagenet_folder, tmp_path)
+def test_a_folder_of_unreadable_images_with_skipping_on_says_none_could_be_read(imagenet_tree, tmp_path):
+    root = imagenet_copy(imagenet_tree, tmp_path)
     for image in (root / 'train' / 'n01440764').iterdir():
         image.write_text('not an image')
     result = run(
