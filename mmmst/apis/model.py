@@ -2,7 +2,7 @@
 
 import logging
 from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -36,6 +36,18 @@ def state_dict_mismatch(model_state: dict, checkpoint_state: dict) -> Optional[s
     return ', '.join(parts) or None
 
 
+def checkpoint_state(checkpoint: str) -> Tuple[object, Optional[dict]]:
+    """The whole checkpoint file (loaded on the CPU, weights only) and its state dict, name -> tensor; the state
+    dict is None when the file holds none (a bare state dict counts as one)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    loaded = _load_checkpoint(checkpoint, map_location='cpu')
+    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+        state = None
+    return loaded, state
+
+
 @contextmanager
 def quiet_mmengine_logger(level=logging.WARNING):
     """Raise mmengine's current logger to ``level`` for a while (``init_weights`` logs every parameter at INFO)."""
@@ -66,7 +78,7 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
         seed (int): torch seed of the initialisation. Defaults to 0.
     """
     from mmengine.registry import init_default_scope
-    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
     from mmpretrain.registry import MODELS
 
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -78,9 +90,8 @@ def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> 
         with quiet_mmengine_logger():
             model.init_weights()  # MST: the teacher starts as a copy of the initialised student
         return model.eval()
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
-    mismatch = state_dict_mismatch(model.state_dict(), state) if isinstance(state, dict) else 'not a state dict'
+    _, state = checkpoint_state(checkpoint)
+    mismatch = 'it holds no state dict of tensors' if state is None else state_dict_mismatch(model.state_dict(), state)
     if mismatch:
         raise CheckpointMismatchError(
             f'{checkpoint} does not fit the model of {cfg.filename or "the config"}: {mismatch}. '

@@ -273,13 +273,10 @@ def check_checkpoint_fits(cfg: Config, model, checkpoint: str, usage: str, remed
         ValueError: naming the checkpoint, the first keys that differ and the model settings that changed since
             it was written (from the config saved in its ``meta``).
     """
-    from mmengine.runner.checkpoint import _load_checkpoint
+    from mmmst.apis.model import checkpoint_state, state_dict_mismatch
 
-    from mmmst.apis.model import state_dict_mismatch
-
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state, dict) or not all(hasattr(v, 'shape') for v in state.values()):
+    loaded, state = checkpoint_state(checkpoint)
+    if state is None:
         raise ValueError(f'{usage}: {checkpoint} is not an mmengine checkpoint (no state_dict of tensors)')
     if usage == '--resume' and not (isinstance(loaded, dict) and {'state_dict', 'meta', 'optimizer'} <= set(loaded)):
         raise ValueError(

@@ -9,7 +9,9 @@ from typing import Dict, List, Optional
 import torch
 from mmengine.config import Config
 
-FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+from .config_checks import IDX_FILES
+
+FILES = [*IDX_FILES['train'], *IDX_FILES['test']]
 PREPARE = 'tools/dataset_converters/prepare_fashion_mnist.py'
 
 
