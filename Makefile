@@ -19,9 +19,9 @@ test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check mmmst tools tests configs setup.py
-	$(PY) -m ruff format --check mmmst tools tests setup.py
+	$(PY) -m ruff check mmmst tools tests configs projects setup.py
+	$(PY) -m ruff format --check mmmst tools tests projects setup.py
 
 format: setup
-	$(PY) -m ruff check --fix mmmst tools tests configs setup.py
-	$(PY) -m ruff format mmmst tools tests setup.py
+	$(PY) -m ruff check --fix mmmst tools tests configs projects setup.py
+	$(PY) -m ruff format mmmst tools tests projects setup.py

@@ -60,7 +60,7 @@ if __name__ == '__main__':
         description='MST: Masked Self-Supervised Transformer for OpenMMLab',
         long_description=open(osp.join(ROOT, 'README.md')).read() if osp.exists(osp.join(ROOT, 'README.md')) else '',
         long_description_content_type='text/markdown',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*', 'demo')),
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*', 'demo', 'projects', 'projects.*')),
         include_package_data=True,
         package_data={'mmmst': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         python_requires='>=3.8',

@@ -85,6 +85,18 @@ def fashion_mnist(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def one_epoch_run(fashion_mnist, tmp_path_factory):
+    """The work dir of one finished 1-epoch ``tools/train.py`` run of the 4-layer config (``small_train_options``),
+    shared by the tests that start from it: read it, or continue in a copy (``helpers.copy_run``)."""
+    from tests.helpers import PY, SMALL_CFG, run, small_train_options
+
+    work = tmp_path_factory.mktemp('one_epoch_run')
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return work
+
+
+@pytest.fixture(scope='session')
 def imagenet_tree(tmp_path_factory):
     """A 4-image ImageNet tree (train/val folders + meta/*.txt) in mmpretrain's layout; its folder."""
     import os

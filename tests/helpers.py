@@ -64,3 +64,60 @@ def last_line(result) -> str:
     """The last line a command wrote to stderr (where the tools' one-line errors go)."""
     lines = result.stderr.strip().splitlines()
     return lines[-1] if lines else ''
+
+
+def copy_run(work_dir, to):
+    """A copy of a finished run's work dir whose ``last_checkpoint`` names the copy's own checkpoint (a copy made
+    by hand names the original's, which ``--resume`` refuses); ``to``, as a ``pathlib.Path``."""
+    import pathlib
+    import shutil
+
+    to = pathlib.Path(to)
+    shutil.copytree(work_dir, to, dirs_exist_ok=True)
+    last = (to / 'last_checkpoint').read_text().strip()
+    (to / 'last_checkpoint').write_text(str(to / osp.basename(last)))
+    return to
+
+
+def reference_knn_top1(bank, bank_labels, query, query_labels, num_classes, k=20, temperature=0.07):
+    """DINO's weighted k-NN top-1 (percent), written with numpy one query at a time: a reference independent of
+    ``mmmst.evaluation`` (L2-normalised features, the k most cosine-similar bank features, each voting for its
+    label with weight exp(sim / T); k larger than the bank means the whole bank)."""
+    import numpy as np
+
+    bank = np.asarray(bank, dtype=np.float64)
+    bank = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    correct = 0
+    for feature, label in zip(np.asarray(query, dtype=np.float64), np.asarray(query_labels)):
+        sims = bank @ (feature / np.linalg.norm(feature))
+        votes = np.zeros(num_classes)
+        for j in np.argsort(-sims, kind='stable')[:k]:
+            votes[int(bank_labels[j])] += np.exp(sims[j] / temperature)
+        correct += int(votes.argmax() == label)
+    return 100.0 * correct / len(query)
+
+
+def reference_knn_of_model(cfg, model, feature='cls', num_classes=10):
+    """:func:`reference_knn_top1` of an MST teacher on the config's ``knn_bank_dataloader`` and
+    ``knn_query_dataloader``; ``feature``: 'cls' (the CLS token) or 'patch-mean' (the mean patch token)."""
+    return reference_knn_of_loaders(cfg.knn_bank_dataloader, cfg.knn_query_dataloader, model, feature, num_classes)
+
+
+def reference_knn_of_loaders(bank_cfg, query_cfg, model, feature='cls', num_classes=10, k=20):
+    """:func:`reference_knn_top1` of an MST teacher (its backbone's ``encode``) on two labelled loader configs."""
+    import torch
+    from mmengine.runner import Runner
+
+    def features(loader_cfg):
+        feats, labels = [], []
+        for data in Runner.build_dataloader(loader_cfg, seed=0):
+            data = model.data_preprocessor(data, False)
+            with torch.no_grad():
+                out = model.teacher.module.backbone.encode(data['inputs'])
+            feats.append(out.cls_token if feature == 'cls' else out.patch_map.mean(dim=(2, 3)))
+            labels += [int(sample.gt_label) for sample in data['data_samples']]
+        return torch.cat(feats).numpy(), labels
+
+    bank, bank_labels = features(bank_cfg)
+    query, query_labels = features(query_cfg)
+    return reference_knn_top1(bank, bank_labels, query, query_labels, num_classes, k)

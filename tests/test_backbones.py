@@ -184,3 +184,29 @@ def test_checkpoint_mask_token_is_dropped_and_everything_else_stays_strict(build
     without_token = {k: v for k, v in state.items() if k != 'mask_token'}
     with pytest.raises(RuntimeError, match='Missing key.*mask_token'):
         build(with_mask_token=True).load_state_dict(without_token, strict=True)
+
+
+@pytest.mark.parametrize('out_type', ['cls_token', 'featmap'])
+def test_vit_outputs_against_mmpretrains_vit(out_type):
+    """MSTViT without a mask is mmpretrain's VisionTransformer; ``norm_out_indices`` only adds the final norm to
+    the earlier outputs (DINO's ``get_intermediate_layers``): out_i = ln1(raw_i), formatted."""
+    arch = dict(embed_dims=32, num_layers=3, num_heads=4, feedforward_channels=64)
+    common = dict(arch=arch, img_size=32, patch_size=8, out_indices=[0, 1, 2], drop_path_rate=0.0)
+    reference = VisionTransformer(**common, out_type=out_type)
+    raw = VisionTransformer(**common, out_type='raw')
+    images = torch.randn(2, 3, 32, 32)
+    for norm_out_indices in (False, True):
+        ours = MSTViT(**common, out_type=out_type, norm_out_indices=norm_out_indices)
+        ours.load_state_dict(reference.state_dict())  # no mask token: the same parameters, by name
+        raw.load_state_dict(reference.state_dict())
+        with torch.no_grad():
+            got, expected, raw_outs = ours(images), reference(images), raw(images)
+        torch.testing.assert_close(got[2], expected[2], rtol=0, atol=0)  # the last block: normed in both
+        for i in (0, 1):
+            if not norm_out_indices:
+                torch.testing.assert_close(got[i], expected[i], rtol=0, atol=0)
+                continue
+            normed = ours.ln1(raw_outs[i])  # (B, 1 + N, C) tokens after the final norm
+            want = normed[:, 0] if out_type == 'cls_token' else normed[:, 1:].transpose(1, 2).reshape(2, 32, 4, 4)
+            torch.testing.assert_close(got[i], want)
+            assert not torch.allclose(got[i], expected[i])  # the norm changed something

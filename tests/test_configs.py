@@ -37,11 +37,20 @@ def test_config_builds_model_and_pipelines(path):
     if backbone.get('init_cfg', {}).get('type') == 'Pretrained':
         backbone.pop('init_cfg')  # the checkpoint is given on the command line
     model = MODELS.build(model_cfg)
-    assert model is not None
+    assert type(model).__name__ == short_type(cfg.model.type)
+    for part in ('backbone', 'neck', 'head'):
+        if isinstance(cfg.model.get(part), dict) and hasattr(model, part):
+            assert type(getattr(model, part)).__name__ == short_type(cfg.model[part].type), part
     for loader in ('train_dataloader', 'val_dataloader', 'knn_bank_dataloader', 'knn_query_dataloader'):
         if cfg.get(loader):
             pipeline = Compose([TRANSFORMS.build(t) for t in cfg[loader].dataset.pipeline])
-            assert len(pipeline.transforms) == len(cfg[loader].dataset.pipeline)
+            built = [type(t).__name__ for t in pipeline.transforms]
+            assert built == [short_type(t['type']) for t in cfg[loader].dataset.pipeline], loader
+
+
+def short_type(name: str) -> str:
+    """A registry type without its scope: 'mmpretrain.LN2d' -> 'LN2d'."""
+    return name.split('.')[-1]
 
 
 def small_pretrain_cfg(path, data_root, work_dir):

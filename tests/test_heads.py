@@ -1,15 +1,15 @@
-"""MSTNeck, MSTHead (DINO loss, centre, temperature) and MSTDecoder against their equations."""
+"""DINONeck, DINOHead (DINO loss, centre, temperature) and MSTDecoder against their equations."""
 
 import math
 
 import pytest
 import torch
 
-from mmmst.models import MSTDecoder, MSTHead, MSTNeck
+from mmmst.models import DINOHead, DINONeck, MSTDecoder
 
 
 def test_neck_projects_to_normalised_bottleneck_then_prototypes():
-    neck = MSTNeck(in_channels=8, out_channels=5, hidden_channels=16, bottleneck_channels=4)
+    neck = DINONeck(in_channels=8, out_channels=5, hidden_channels=16, bottleneck_channels=4)
     neck.init_weights()
     x = torch.randn(3, 8)
     z = torch.nn.functional.normalize(neck.mlp(x), dim=-1)
@@ -21,18 +21,18 @@ def test_neck_projects_to_normalised_bottleneck_then_prototypes():
 
 @pytest.mark.parametrize('norm_last_layer', [True, False])
 def test_neck_norm_last_layer_freezes_magnitude(norm_last_layer):
-    neck = MSTNeck(in_channels=8, out_channels=5, norm_last_layer=norm_last_layer)
+    neck = DINONeck(in_channels=8, out_channels=5, norm_last_layer=norm_last_layer)
     assert neck.last_layer.parametrizations.weight.original0.requires_grad is (not norm_last_layer)
 
 
 def test_neck_bad_config():
     with pytest.raises(ValueError, match='num_layers must be a positive int, got 0'):
-        MSTNeck(in_channels=8, num_layers=0)
+        DINONeck(in_channels=8, num_layers=0)
 
 
 def test_dino_loss_equals_hand_computed_cross_entropy():
     """2 images, 2 global + 1 local student views, 3 prototypes, centre 0, T_s = 0.1, T_t = 0.04."""
-    head = MSTHead(out_channels=3, student_temp=0.1, warmup_teacher_temp=0.04)
+    head = DINOHead(out_channels=3, student_temp=0.1, warmup_teacher_temp=0.04)
     teacher = [torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]]), torch.tensor([[0.0, 0.0, 1.0], [0.2, 0.0, 0.0]])]
     student = [
         torch.tensor([[0.3, 0.1, 0.0], [0.0, 0.0, 0.4]]),
@@ -56,21 +56,23 @@ def test_dino_loss_equals_hand_computed_cross_entropy():
             pairs.append(sum(per_image) / len(per_image))
     expected = sum(pairs) / len(pairs)  # 4 pairs: (0,1) (0,2) (1,0) (1,2)
     assert len(pairs) == 4
-    assert head.loss(student, teacher).item() == pytest.approx(expected, rel=1e-5)
+    assert head.loss(student, teacher)['loss_dino'].item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_teacher_logits_are_centred_before_sharpening():
-    head = MSTHead(out_channels=3)
+    head = DINOHead(out_channels=3)
     head.center.copy_(torch.tensor([[5.0, -1.0, 2.0]]))
     teacher = [torch.randn(2, 3), torch.randn(2, 3)]
     student = [torch.randn(2, 3) for _ in range(3)]
-    loss = head.loss(student, teacher).item()
-    shifted = MSTHead(out_channels=3)  # centre 0, teacher logits shifted by the same centre
-    assert shifted.loss(student, [t - torch.tensor([5.0, -1.0, 2.0]) for t in teacher]).item() == pytest.approx(loss)
+    loss = head.loss(student, teacher)['loss_dino'].item()
+    shifted = DINOHead(out_channels=3)  # centre 0, teacher logits shifted by the same centre
+    assert shifted.loss(student, [t - torch.tensor([5.0, -1.0, 2.0]) for t in teacher])[
+        'loss_dino'
+    ].item() == pytest.approx(loss)
 
 
 def test_center_update_matches_eq():
-    head = MSTHead(out_channels=4, center_momentum=0.9)
+    head = DINOHead(out_channels=4, center_momentum=0.9)
     c0 = torch.randn(1, 4)
     head.center.copy_(c0)
     teacher = [torch.randn(3, 4), torch.randn(3, 4)]
@@ -80,12 +82,12 @@ def test_center_update_matches_eq():
 
 
 def test_center_is_updated_after_the_loss_uses_the_old_one():
-    head = MSTHead(out_channels=3)
+    head = DINOHead(out_channels=3)
     teacher = [torch.randn(2, 3) * 5, torch.randn(2, 3) * 5]
     student = [torch.randn(2, 3), torch.randn(2, 3)]
-    first = head.loss(student, teacher).item()
-    fresh = MSTHead(out_channels=3)
-    assert fresh.loss(student, teacher).item() == pytest.approx(first)  # same centre (0) used
+    first = head.loss(student, teacher)['loss_dino'].item()
+    fresh = DINOHead(out_channels=3)
+    assert fresh.loss(student, teacher)['loss_dino'].item() == pytest.approx(first)  # same centre (0) used
     assert head.center.abs().sum() > 0
 
 
@@ -96,7 +98,7 @@ def test_teacher_temperature_schedule_is_dinos(warmup_epochs):
 
     epochs = 100
     dino = np.concatenate((np.linspace(0.04, 0.07, warmup_epochs), np.ones(epochs - warmup_epochs) * 0.07))
-    head = MSTHead(
+    head = DINOHead(
         out_channels=3, teacher_temp=0.07, warmup_teacher_temp=0.04, warmup_teacher_temp_epochs=warmup_epochs
     )
     for epoch in range(epochs):
@@ -109,8 +111,8 @@ def test_teacher_temperature_schedule_is_dinos(warmup_epochs):
 
 
 def test_teacher_temperature_valid_from_construction():
-    assert MSTHead(out_channels=3).teacher_temp == pytest.approx(0.04)
-    assert MSTHead(out_channels=3, warmup_teacher_temp_epochs=0).teacher_temp == pytest.approx(0.07)
+    assert DINOHead(out_channels=3).teacher_temp == pytest.approx(0.04)
+    assert DINOHead(out_channels=3, warmup_teacher_temp_epochs=0).teacher_temp == pytest.approx(0.07)
 
 
 @pytest.mark.parametrize(
@@ -122,12 +124,12 @@ def test_teacher_temperature_valid_from_construction():
 )
 def test_head_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        MSTHead(out_channels=3, **kwargs)
+        DINOHead(out_channels=3, **kwargs)
 
 
 def test_head_needs_two_global_views():
     with pytest.raises(ValueError, match='>= 2 teacher'):
-        MSTHead(out_channels=3).loss([torch.randn(2, 3)] * 2, [torch.randn(2, 3)])
+        DINOHead(out_channels=3).loss([torch.randn(2, 3)] * 2, [torch.randn(2, 3)])
 
 
 @pytest.mark.parametrize('stride,in_channels,size', [(16, 384, 224), (32, 768, 64), (4, 64, 28)])

@@ -43,3 +43,26 @@ def test_knn_bad_input():
         knn_predict(torch.randn(4, 2), torch.zeros(4), torch.randn(1, 2), 2, k=0)
     with pytest.raises(ValueError, match='4 bank features but 3 labels'):
         knn_predict(torch.randn(4, 2), torch.zeros(3), torch.randn(1, 2), 2)
+
+
+def test_knn_top1_clamps_k_to_the_bank_size():
+    """k above the bank size votes with the whole bank, as the independent reference does, instead of failing."""
+    from tests.helpers import reference_knn_top1
+
+    generator = torch.Generator().manual_seed(0)
+    bank, query = torch.randn(5, 8, generator=generator), torch.randn(12, 8, generator=generator)
+    bank_labels, query_labels = torch.tensor([0, 1, 2, 1, 0]), torch.randint(0, 3, (12,), generator=generator)
+    whole_bank = knn_top1(bank, bank_labels, query, query_labels, num_classes=3, k=5)
+    assert knn_top1(bank, bank_labels, query, query_labels, num_classes=3, k=20) == whole_bank
+    assert whole_bank == pytest.approx(reference_knn_top1(bank, bank_labels, query, query_labels, 3, k=20))
+
+
+def test_knn_top1_against_the_independent_reference():
+    generator = torch.Generator().manual_seed(1)
+    bank, query = torch.randn(60, 16, generator=generator), torch.randn(25, 16, generator=generator)
+    bank_labels, query_labels = torch.randint(0, 4, (60,), generator=generator), torch.randint(0, 4, (25,))
+    from tests.helpers import reference_knn_top1
+
+    for k, temperature in ((1, 0.07), (7, 0.07), (20, 0.5)):
+        ours = knn_top1(bank, bank_labels, query, query_labels, 4, k, temperature)
+        assert ours == pytest.approx(reference_knn_top1(bank, bank_labels, query, query_labels, 4, k, temperature))

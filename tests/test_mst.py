@@ -28,8 +28,8 @@ def mst_cfg(backbone=TINY_VIT, width=32, stride=8, **kwargs):
     cfg = dict(
         type='MST',
         backbone=backbone,
-        neck=dict(type='MSTNeck', in_channels=width, out_channels=64, hidden_channels=32, bottleneck_channels=16),
-        head=dict(type='MSTHead', out_channels=64),
+        neck=dict(type='DINONeck', in_channels=width, out_channels=64, hidden_channels=32, bottleneck_channels=16),
+        head=dict(type='DINOHead', out_channels=64),
         mask_generator=dict(type='AttentionGuidedMaskGenerator', num=2, prob=0.5),
         decoder=dict(type='MSTDecoder', in_channels=width, stride=stride),
         data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]),
@@ -91,7 +91,7 @@ def test_student_masks_come_from_teacher_attention(max_iters, monkeypatch):
 
     def spy_teacher(x, mask=None, return_cls_attention=False):
         out = teacher_encode(x, mask, return_cls_attention)
-        seen['attn'] = out.cls_attention
+        seen.update(attn=out.cls_attention, teacher_input=x, teacher_mask=mask)
         return out
 
     def spy_student(x, mask=None, return_cls_attention=False):
@@ -100,12 +100,41 @@ def test_student_masks_come_from_teacher_attention(max_iters, monkeypatch):
 
     monkeypatch.setattr(model.teacher.module.backbone, 'encode', spy_teacher)
     monkeypatch.setattr(model.backbone, 'encode', spy_student)
-    model.loss(views(batch=3), None)
+    batch = views(batch=3)
+    model.loss(batch, None)
+    # the teacher sees the global views whole: no mask, the very images
+    assert seen['teacher_mask'] is None and torch.equal(seen['teacher_input'], torch.cat(batch[:2]))
     global_mask, local_mask = seen['masks']
     assert local_mask is None  # local views are never masked
     assert global_mask.shape == (6, 16)  # 2 global views x 3 images, 16 patches
     expected = torch.zeros_like(global_mask).scatter_(1, seen['attn'].argsort(1)[:, :4], True)
     assert torch.equal(global_mask, expected)  # prob 1: exactly the 16 // 4 lowest-attention patches
+
+
+def test_restoration_targets_the_unmasked_global_views(max_iters, monkeypatch):
+    """Eq. 6-7: the decoder restores the whole global views (not the masked tokens' images) from the student's
+    patch tokens of the masked views."""
+    max_iters(100)
+    model = build(mask_generator=dict(type='AttentionGuidedMaskGenerator', num=2, prob=1.0))
+    seen, decoder_loss, student_encode = {}, model.decoder.loss, model.backbone.encode
+
+    def spy_student(x, mask=None, return_cls_attention=False):
+        out = student_encode(x, mask, return_cls_attention)
+        if mask is not None:
+            seen.update(patch_map=out.patch_map, mask=mask)
+        return out
+
+    def spy_loss(patch_map, target):
+        seen.update(decoded=patch_map, target=target)
+        return decoder_loss(patch_map, target)
+
+    monkeypatch.setattr(model.backbone, 'encode', spy_student)
+    monkeypatch.setattr(model.decoder, 'loss', spy_loss)
+    batch = views(batch=2)
+    model.loss(batch, None)
+    assert seen['mask'].any()  # the student's views were masked ...
+    assert seen['decoded'] is seen['patch_map']  # ... the decoder reads their patch tokens ...
+    assert torch.equal(seen['target'], torch.cat(batch[:2]))  # ... and restores the unmasked images
 
 
 def test_mask_token_gets_gradient_teacher_none(max_iters):
@@ -188,11 +217,10 @@ def test_loss_decreases_on_a_fixed_batch(max_iters, backbone, width, stride):
             'decoder.stride=16 does not match the backbone stride 8',
         ),
         (
-            dict(neck=dict(type='MSTNeck', in_channels=16, out_channels=64)),
+            dict(neck=dict(type='DINONeck', in_channels=16, out_channels=64)),
             'neck.in_channels=16 does not match the backbone width 32',
         ),
-        (dict(head=dict(type='MSTHead', out_channels=10)), 'head.out_channels=10 does not match neck.out_channels=64'),
-        (dict(num_global_views=1), 'num_global_views must be an int >= 2, got 1'),
+        (dict(head=dict(type='DINOHead', out_channels=10)), 'head.out_channels=10 does not match neck.out_channels=64'),
         (dict(mask_generator=dict(type='AttentionGuidedMaskGenerator', num=0)), 'num must be an int >= 1, got 0'),
     ],
 )
@@ -205,37 +233,51 @@ MONITORS = {'teacher_entropy', 'kl_teacher_student', 'teacher_feature_std', 'mas
 
 
 def test_collapse_monitors_on_a_healthy_batch(max_iters):
-    """Different images: features spread, entropy below log K, KL = loss - H(P_t) >= 0, exact mask ratio."""
+    """Each monitor against a computation of its own, from the teacher run again by hand on the unmasked views."""
     max_iters(100)
     model = build(mask_generator=dict(type='AttentionGuidedMaskGenerator', num=4, prob=1.0))
-    center_before = model.head.center.clone()
-    losses = model.loss(views(batch=4), None)
+    model.head.center.normal_()  # a centre that matters
+    center_before, batch = model.head.center.clone(), views(batch=4)
+    losses = model.loss(batch, None)
     assert MONITORS <= set(losses) and not any(v.requires_grad for k, v in losses.items() if k in MONITORS)
-    # the entropy is that of the teacher's distribution under the centre *before* the update
-    model.head.center.copy_(center_before)
-    assert losses['teacher_entropy'] <= math.log(64) + 1e-5
-    assert losses['kl_teacher_student'] >= 0
-    torch.testing.assert_close(losses['kl_teacher_student'], losses['loss_dino'].detach() - losses['teacher_entropy'])
-    assert losses['teacher_feature_std'] > 1e-3
+    with torch.no_grad():  # the teacher as the loss left it (its EMA step comes first in the loss)
+        cls = model.teacher.module.backbone(torch.cat(batch[:2]))[-1]  # (2 * 4, C) CLS tokens, unmasked views
+        logits = model.teacher.module.neck(cls)
+    log_p = torch.log_softmax((logits - center_before) / model.head.teacher_temp, dim=-1)
+    entropy = -(log_p.exp() * log_p).sum(-1).mean()
+    torch.testing.assert_close(losses['teacher_entropy'], entropy, rtol=1e-5, atol=1e-6)
+    assert losses['teacher_entropy'] < math.log(64) - 1e-3  # a centred, sharpened teacher is not uniform
+    torch.testing.assert_close(
+        losses['kl_teacher_student'], losses['loss_dino'].detach() - entropy, rtol=1e-5, atol=1e-6
+    )
+    assert losses['kl_teacher_student'] > 1e-4  # an untrained student does not match its teacher
+    features = torch.nn.functional.normalize(cls, dim=-1)
+    spread = torch.stack([features[:4].std(0).mean(), features[4:].std(0).mean()]).mean()
+    torch.testing.assert_close(losses['teacher_feature_std'], spread)
     assert losses['mask_ratio'] == pytest.approx(0.25)  # prob 1: exactly N // num of N patches
-    assert losses['center_norm'] > 0  # the centre moved off zero
+    center_after = 0.9 * center_before + 0.1 * logits.mean(0, keepdim=True)  # eq. of the centre, m = 0.9
+    torch.testing.assert_close(losses['center_norm'], center_after.norm(), rtol=1e-5, atol=1e-6)
 
 
 def test_collapse_monitors_on_a_collapsed_batch(max_iters):
-    """Every image the same: the teacher's features have zero spread; a uniform teacher has entropy log K."""
+    """Every image the same: zero feature spread. Uniform collapse: H = log K and, with a student equal to the
+    teacher, KL = 0. One-hot collapse: H = 0 and a uniform student far from it."""
     max_iters(100)
     model = build()
     same = [v[:1].expand_as(v).contiguous() for v in views(batch=4)]
-    losses = model.loss(same, None)
-    assert losses['teacher_feature_std'] < 1e-5
-    # uniform teacher (all logits equal after centring) -> H = log K, and a student equal to it -> KL = 0
+    assert model.loss(same, None)['teacher_feature_std'] < 1e-5
     head = model.head
     head.center.zero_()
     uniform = [torch.zeros(4, 64), torch.zeros(4, 64)]
-    torch.testing.assert_close(head.teacher_entropy(head.teacher_probs(uniform)), torch.tensor(math.log(64)))
+    collapsed = head.loss([torch.zeros(4, 64)] * 3, uniform)
+    torch.testing.assert_close(collapsed['teacher_entropy'], torch.tensor(math.log(64)))
+    torch.testing.assert_close(collapsed['kl_teacher_student'], torch.tensor(0.0), atol=1e-6, rtol=0)
+    head.center.zero_()
     one_hot = [torch.full((4, 64), -1.0).index_fill_(1, torch.tensor([3]), 1.0)] * 2
-    # a one-hot teacher (collapse onto one prototype): H = 0
-    assert head.teacher_entropy(head.teacher_probs(one_hot)) < 1e-6
+    peaked = head.loss([torch.zeros(4, 64)] * 3, one_hot)
+    assert peaked['teacher_entropy'] < 1e-6
+    # a uniform student against a one-hot teacher: KL = log K - H(P_t) = log K
+    torch.testing.assert_close(peaked['kl_teacher_student'], torch.tensor(math.log(64)), rtol=1e-5, atol=1e-5)
     dino = build(mask_generator=None, decoder=None)
     assert dino.loss(views(), None)['mask_ratio'] == 0
 

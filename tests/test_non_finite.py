@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmmst.engine.non_finite import NonFiniteError, check_finite_losses, first_non_finite
-from tests.helpers import PY, SMALL_CFG, run, small_train_options
+from tests.helpers import PY, SMALL_CFG, copy_run, run, small_train_options
 
 
 def test_non_finite_loss_term_is_named_with_iteration_and_last_checkpoint():
@@ -42,10 +42,9 @@ def test_nan_run_stops_before_the_step_and_writes_no_checkpoint(fashion_mnist, t
     assert not osp.exists(tmp_path / 'epoch_1.pth')
 
 
-def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fashion_mnist, tmp_path):  # noqa: F811
+def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fashion_mnist, one_epoch_run, tmp_path):
     """Epoch 1 trains and saves; then the weights go NaN without a NaN loss: the epoch-2 checkpoint is refused."""
-    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
-    assert first.returncode == 0, first.stderr[-3000:]
+    copy_run(one_epoch_run, tmp_path)
     good = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['state_dict']
     assert first_non_finite(good) is None
 
@@ -77,10 +76,8 @@ def test_diverged_weights_are_never_saved_and_the_last_good_checkpoint_stays(fas
     torch.testing.assert_close(torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['state_dict'], good)
 
 
-def test_evaluation_refuses_a_non_finite_checkpoint(fashion_mnist, tmp_path):  # noqa: F811
-    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
-    assert first.returncode == 0, first.stderr[-3000:]
-    checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
+def test_evaluation_refuses_a_non_finite_checkpoint(fashion_mnist, one_epoch_run, tmp_path):
+    checkpoint = torch.load(one_epoch_run / 'epoch_1.pth', weights_only=False)
     checkpoint['state_dict']['head.center'].fill_(float('inf'))
     torch.save(checkpoint, tmp_path / 'bad.pth')
     knn = run(

@@ -1,11 +1,12 @@
-"""EpochSubsetSampler: a new random subset of the whole dataset every epoch, split over processes as in mmengine."""
+"""The small-scale lab's EpochSubsetSampler: a new random subset of the whole dataset every epoch, split over
+processes as in mmengine."""
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import distributed as dist
 
-from mmmst.datasets import EpochSubsetSampler
+from projects.small_scale_lab import EpochSubsetSampler
 
 
 def epoch_draw(sampler, epoch):
@@ -24,10 +25,15 @@ def test_each_epoch_is_a_new_draw_of_distinct_indices_from_the_whole_set():
     assert draws[4] == epoch_draw(EpochSubsetSampler(range(100), samples_per_epoch=10, seed=3), 4)  # seeded
 
 
-def test_the_draw_is_the_head_of_a_seeded_permutation():
+def test_the_draw_is_the_head_of_mmengines_shuffled_epoch():
+    """Independent reference: mmengine's DefaultSampler with the same seed shuffles the whole set at each epoch;
+    the subset of that epoch is the head of its order."""
+    from mmengine.dataset import DefaultSampler
+
     sampler = EpochSubsetSampler(range(50), samples_per_epoch=7, seed=5)
-    expected = torch.randperm(50, generator=torch.Generator().manual_seed(5 + 2))[:7].tolist()
-    assert epoch_draw(sampler, 2) == expected
+    reference = DefaultSampler(range(50), shuffle=True, seed=5)
+    for epoch in (0, 2):
+        assert epoch_draw(sampler, epoch) == epoch_draw(reference, epoch)[:7]
 
 
 @pytest.mark.parametrize('value', [0, 101, 2.5, True])

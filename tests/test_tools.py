@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import PY, ROOT, SMALL_CFG, run, small_train_options
+from tests.helpers import (
+    DEMO_CFG,
+    PY,
+    ROOT,
+    SMALL_CFG,
+    copy_run,
+    reference_knn_of_model,
+    run,
+    small_train_options,
+)
 
 
 def test_dist_train_two_cpu_processes(fashion_mnist, free_port, tmp_path):
@@ -26,9 +35,8 @@ def test_dist_train_two_cpu_processes(fashion_mnist, free_port, tmp_path):
     assert osp.isfile(tmp_path / 'epoch_1.pth')
 
 
-def test_train_then_resume(fashion_mnist, tmp_path):
-    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_train_then_resume(fashion_mnist, one_epoch_run, tmp_path):
+    copy_run(one_epoch_run, tmp_path)
     options = small_train_options(fashion_mnist, tmp_path)
     options[options.index('train_cfg.max_epochs=1')] = 'train_cfg.max_epochs=2'
     second = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
@@ -53,7 +61,21 @@ def test_train_then_resume(fashion_mnist, tmp_path):
     )
     assert knn.returncode == 0, knn.stderr[-3000:]
     assert 'k-NN top-1 (cls, k=20, T=0.07)' in knn.stdout and 'task/s' in knn.stdout
-    assert 0.0 <= json.load(open(out))['knn_top1'] <= 100.0
+    assert json.load(open(out))['knn_top1'] == round(reference_knn_of(tmp_path / 'epoch_2.pth', fashion_mnist), 2)
+
+
+def reference_knn_of(checkpoint, data_root, feature='cls', seed=0):
+    """The independent k-NN figure (``helpers.reference_knn_of_model``) of a checkpoint, or of the network as
+    ``--random-init --seed`` builds it (``checkpoint`` None), on the config's k-NN loaders under ``data_root``."""
+    from mmengine.config import Config
+
+    from mmmst.apis import init_model
+
+    cfg = Config.fromfile(SMALL_CFG)
+    for loader in ('knn_bank_dataloader', 'knn_query_dataloader'):
+        cfg[loader].dataset.data_root = data_root
+    model = init_model(cfg, None if checkpoint is None else str(checkpoint), seed)
+    return reference_knn_of_model(cfg, model, feature)
 
 
 def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
@@ -70,7 +92,9 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert f'k-NN top-1 ({feature}, k=20' in result.stdout
         figures[feature] = json.load(open(out))['knn_top1']
-    # the same seeded network, two different features of it
+    # the same seeded network, two different features of it, each as the independent reference computes it
+    for feature in ('cls', 'patch-mean'):
+        assert figures[feature] == round(reference_knn_of(None, fashion_mnist, feature), 2), feature
     again = run([PY, tool, SMALL_CFG, '--random-init', '--out', str(tmp_path / 'again.json'), *data])
     assert json.load(open(tmp_path / 'again.json'))['knn_top1'] == figures['cls']
     both = run([PY, tool, SMALL_CFG, str(tmp_path / 'cls.json'), '--random-init'])
@@ -118,8 +142,8 @@ def tiny_mst():
                 img_size=32,
                 patch_size=8,
             ),
-            neck=dict(type='MSTNeck', in_channels=32, out_channels=16, hidden_channels=16, bottleneck_channels=8),
-            head=dict(type='MSTHead', out_channels=16),
+            neck=dict(type='DINONeck', in_channels=32, out_channels=16, hidden_channels=16, bottleneck_channels=8),
+            head=dict(type='DINOHead', out_channels=16),
         )
     )
     model.init_weights()
@@ -180,8 +204,14 @@ def test_shortened_demo_writes_metrics_and_report(fashion_mnist, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.load(open(tmp_path / 'metrics.json'))
-    for key in ('knn_top1_mst', 'knn_top1_random_init', 'knn_top1_raw_pixels'):
-        assert 0.0 <= metrics[key] <= 100.0
+    # each figure as the independent reference computes it, on the demo's subsets (64 bank, 32 query images)
+    from mmmst.apis import budgeted_cfg, init_model
+
+    cfg = budgeted_cfg(DEMO_CFG, str(tmp_path), fashion_mnist, 64, 64, 32, 1)
+    trained = init_model(cfg, str(tmp_path / 'epoch_1.pth'))
+    assert metrics['knn_top1_mst'] == round(reference_knn_of_model(cfg, trained), 2)
+    untrained = init_model(cfg, seed=cfg.randomness.seed or 0)
+    assert metrics['knn_top1_random_init'] == round(reference_knn_of_model(cfg, untrained), 2)
     # the stripes make raw pixels a perfect k-NN feature on this toy set
     assert metrics['knn_top1_raw_pixels'] == 100.0
     assert metrics['iterations'] == 1  # 64 images / batch 64
@@ -257,9 +287,8 @@ def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mn
     )
 
 
-def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, tmp_path):
-    first = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path))
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, one_epoch_run, tmp_path):
+    copy_run(one_epoch_run, tmp_path)
     data = (tmp_path / 'epoch_1.pth').read_bytes()
     (tmp_path / 'epoch_1.pth').write_bytes(data[: len(data) // 2])  # a save killed halfway
     second = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
@@ -271,7 +300,8 @@ def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, tmp
 def test_cfg_options_set_any_key_and_warn_on_a_likely_typo(fashion_mnist, tmp_path):
     """mmengine's rule (any key) with a warning where a new key is one edit away from an existing one."""
     from mmengine.config import Config
-    from mmmst_tools.config_checks import cfg_option_warnings
+
+    from mmmst.utils import cfg_option_warnings
 
     cfg = Config.fromfile(SMALL_CFG)
     assert cfg_option_warnings(cfg, {'model.backbone.drop_path_rat': 0.1}) == [
@@ -426,9 +456,8 @@ def test_two_process_resume_continues_the_same_run_tensor_for_tensor(fashion_mni
 def test_cfg_options_clear_a_value_or_replace_a_whole_dict(fashion_mnist):
     """``key=None`` clears a value (no mask, no decoder: DINO mode); ``<dict>._delete_=True`` replaces a dict
     instead of merging into it (mmengine's rule), so no key of the old mask generator survives."""
-    from mmmst_tools.config_checks import cfg_option_warnings, load_checked_config
-
     from mmmst.apis import init_model
+    from mmmst.utils import cfg_option_warnings, load_checked_config
 
     root = {'train_dataloader.dataset.data_root': fashion_mnist}
     dino = load_checked_config(SMALL_CFG, dict(root, **{'model.mask_generator': None, 'model.decoder': None}))

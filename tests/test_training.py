@@ -1,7 +1,9 @@
 """MST trains in an mmengine Runner with its hooks and schedules, with and without a DDP wrapper."""
 
+import json
 import math
 import os
+import os.path as osp
 import uuid
 from types import SimpleNamespace
 
@@ -11,7 +13,10 @@ import torch
 from mmengine.config import ConfigDict
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
 from PIL import Image
+
+from tests.helpers import reference_knn_of_loaders
 
 TINY_VIT = dict(
     type='MSTViT',
@@ -49,14 +54,14 @@ def runner_cfg(work_dir, data_root, backbone, stride, max_epochs=2):
             type='MST',
             backbone=backbone,
             neck=dict(
-                type='MSTNeck',
+                type='DINONeck',
                 in_channels=32,
                 out_channels=64,
                 hidden_channels=32,
                 bottleneck_channels=16,
                 norm_last_layer=False,
             ),
-            head=dict(type='MSTHead', out_channels=64, warmup_teacher_temp_epochs=2),
+            head=dict(type='DINOHead', out_channels=64, warmup_teacher_temp_epochs=2),
             mask_generator=dict(type='AttentionGuidedMaskGenerator', num=2, prob=0.5),
             decoder=dict(type='MSTDecoder', in_channels=32, stride=stride),
             data_preprocessor=dict(
@@ -187,37 +192,88 @@ def test_hooks_work_through_ddp_wrapper(ddp_model):
     assert not torch.equal(last_layer, before)
 
 
-def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder):
-    """The hook's figure equals k-NN top-1 recomputed from the final teacher, and lands in scalars.json."""
-    import json
+@pytest.fixture(scope='module')
+def two_class_folder(tmp_path_factory):
+    """Labelled images in two class folders, reddish and bluish noise: ``bank/`` (7 + 6: an odd count, so that two
+    processes get a padded shard) and ``query/`` (5 + 4, the colour barely there, so that k-NN errs on some)."""
+    root = tmp_path_factory.mktemp('two_classes')
+    rng = np.random.default_rng(1)
+    for split, counts, boost in (('bank', (7, 6), 120), ('query', (5, 4), 12)):
+        for name, count, channel in (('class_a', counts[0], 0), ('class_b', counts[1], 2)):
+            os.makedirs(root / split / name)
+            for i in range(count):
+                image = rng.integers(0, 120, (40, 40, 3), dtype=np.uint8)
+                image[..., channel] += boost
+                Image.fromarray(image).save(root / split / name / f'{i}.png')
+    return str(root)
 
-    from mmmst.evaluation import dataloader_batches, extract_features, knn_top1
 
-    labelled = dict(
+def labelled_loader(folder):
+    return dict(
         batch_size=4,
         num_workers=0,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
         dataset=dict(
             type='CustomDataset',
-            data_root=image_folder,
+            data_root=folder,
             pipeline=[dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')],
         ),
     )
+
+
+def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder, two_class_folder):
+    bank, query = (labelled_loader(osp.join(two_class_folder, split)) for split in ('bank', 'query'))
     cfg = runner_cfg(tmp_path, image_folder, TINY_VIT, 8, max_epochs=1)
     cfg.custom_hooks.append(
-        dict(type='KNNMonitorHook', bank_dataloader=labelled, query_dataloader=labelled, num_classes=2, k=3)
+        dict(type='KNNMonitorHook', bank_dataloader=bank, query_dataloader=query, num_classes=2, k=3)
     )
     runner = Runner.from_cfg(cfg)
     runner.train()
     logged = runner.message_hub.get_scalar('train/knn_top1').current()
-
-    model = runner.model.eval()
-    loader = Runner.build_dataloader(labelled)
-    feats, labels = extract_features(model.extract_feat, dataloader_batches(model, loader), progress=False)
-    assert logged == pytest.approx(knn_top1(feats, labels, feats, labels, num_classes=2, k=3))
+    # the independent reference (numpy k-NN on features taken straight from the teacher) on the trained model
+    expected = reference_knn_of_loaders(bank, query, runner.model.eval(), num_classes=2, k=3)
+    assert logged == pytest.approx(expected)
+    assert 0 < expected < 100  # a figure that two classes and an untrained-ish network can get wrong
     scalars = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
-    assert any('knn_top1' in row for row in scalars)
+    assert [row['knn_top1'] for row in scalars if 'knn_top1' in row] == [pytest.approx(logged)]
+
+
+def _knn_hook_worker(rank, init_file, folder, out_file):
+    from types import SimpleNamespace
+
+    from mmengine.registry import init_default_scope
+    from torch import distributed as dist
+
+    from mmmst.engine.hooks import KNNMonitorHook
+
+    torch.set_num_threads(1)  # a forked child must not reuse the parent's OpenMP pool (it hangs on it)
+    init_default_scope('mmpretrain')
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+    torch.manual_seed(0)  # the same network on both processes
+    model = MODELS.build(runner_cfg('.', folder, TINY_VIT, 8).model)
+    model.init_weights()
+    bank, query = (labelled_loader(osp.join(folder, split)) for split in ('bank', 'query'))
+    hook = KNNMonitorHook(bank_dataloader=bank, query_dataloader=query, num_classes=2, k=3)
+    torch.save(hook.evaluate(SimpleNamespace(seed=0, model=model)), f'{out_file}.{rank}')
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_knn_monitor_hook_on_two_processes_equals_one(tmp_path, two_class_folder):
+    """Each process encodes its shard (the second padded); the figure is the whole set's, on both processes."""
+    import torch.multiprocessing as mp
+
+    out = tmp_path / 'top1'
+    mp.start_processes(_knn_hook_worker, args=(str(tmp_path / 'init'), two_class_folder, str(out)), nprocs=2,
+                       start_method='fork')  # fmt: skip
+    figures = [torch.load(f'{out}.{rank}') for rank in range(2)]
+    torch.manual_seed(0)
+    model = MODELS.build(runner_cfg('.', two_class_folder, TINY_VIT, 8).model)
+    model.init_weights()
+    bank, query = (labelled_loader(osp.join(two_class_folder, split)) for split in ('bank', 'query'))
+    expected = reference_knn_of_loaders(bank, query, model.eval(), num_classes=2, k=3)
+    assert figures == [pytest.approx(expected)] * 2
 
 
 @pytest.mark.parametrize('hook', [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1)])

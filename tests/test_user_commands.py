@@ -125,13 +125,10 @@ def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_tree, tmp
     assert 'Epoch(train) [1][2/2]' in log and osp.isfile(tmp_path / 'epoch_1.pth')
 
 
-@pytest.fixture(scope='module')
-def small_checkpoint(fashion_mnist, tmp_path_factory):
-    """A 1-epoch checkpoint of the 4-layer Fashion-MNIST config (its work dir)."""
-    work = tmp_path_factory.mktemp('small_run')
-    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return work
+@pytest.fixture
+def small_checkpoint(one_epoch_run):
+    """A 1-epoch checkpoint of the 4-layer Fashion-MNIST config (its work dir, the session's shared run)."""
+    return one_epoch_run
 
 
 def knn_data(fashion_mnist):
@@ -330,7 +327,7 @@ def test_a_misspelt_checkpoint_option_is_refused_before_training(fashion_mnist, 
 
 
 def test_ablation_runner_help_keeps_its_line_continuations():
-    result = run([PY, 'tools/analysis_tools/mask_ablation.py', '--help'])
+    result = run([PY, '-m', 'projects.small_scale_lab.mask_ablation', '--help'])
     assert result.returncode == 0
     assert '--knn-interval 1 \\\n        --work-dir work_dirs/mask_ablation_8e' in result.stdout
 

@@ -73,13 +73,18 @@ def _imported_modules(path):
 
 
 def test_library_imports_no_script_and_runs_no_subprocess():
-    """mmmst/ is the library: imports go tools/ -> mmmst/, never back, and nothing in it shells out."""
+    """mmmst/ is the library: imports go tools/ and projects/ -> mmmst/, never back, and nothing in it shells
+    out; tools/ imports no project, and no script edits sys.path to find another."""
     offenders = [
         (osp.relpath(path, ROOT), module)
         for path in _python_files('mmmst')
         for module in _imported_modules(path)
-        if module.split('.')[0] in ('subprocess', 'tools', 'mmmst_tools') or module == 'os.system'
+        if module.split('.')[0] in ('subprocess', 'tools', 'projects') or module == 'os.system'
     ]
     assert offenders == []
+    tools = [(osp.relpath(p, ROOT), m) for p in _python_files('tools') for m in _imported_modules(p)]
+    assert [(p, m) for p, m in tools if m.split('.')[0] == 'projects'] == []
+    scripts = [p for folder in ('tools', 'projects', 'mmmst') for p in _python_files(folder)]
+    assert [osp.relpath(p, ROOT) for p in scripts if 'sys.path.insert' in open(p).read()] == []
     sources = {path: open(path).read() for path in _python_files('mmmst')}
     assert not [p for p, s in sources.items() if 'os.system(' in s or 'os.popen(' in s]

@@ -40,16 +40,15 @@ def main(argv=None):
     args = parse_args(argv)
     t0 = time.time()
 
-    from mmmst_tools.fashion_mnist import PREPARE, budgeted_cfg, missing_fashion_mnist, pretrain_and_evaluate
-    from mmmst_tools.figures import draw_attention_and_masks, draw_losses, draw_monitors
-
-    import mmmst  # noqa: F401
+    from mmmst.apis import budgeted_cfg, pretrain_and_evaluate
+    from mmmst.datasets.fashion_mnist import PREPARE_SCRIPT, missing_fashion_mnist
+    from mmmst.visualization import draw_attention_and_masks, draw_losses, draw_monitors
 
     def log(message):
         print(f'[demo] {message}', flush=True)
 
-    if missing_fashion_mnist(args.data_root):  # the data step of `make demo`, for a direct call
-        subprocess.run([sys.executable, osp.join(ROOT, PREPARE), args.data_root], check=True)
+    if missing_fashion_mnist(args.data_root):  # the data step, for a direct call
+        subprocess.run([sys.executable, osp.join(ROOT, PREPARE_SCRIPT), args.data_root], check=True)
     cfg = budgeted_cfg(
         args.config, args.work_dir, args.data_root, args.train_size, args.bank_size, args.query_size, args.max_epochs
     )

@@ -10,7 +10,8 @@ import os.path as osp
 import sys
 
 from mmengine.runner import Runner
-from mmmst_tools.config_checks import CfgOptionsAction
+
+from mmmst.utils import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -39,11 +40,10 @@ def main(argv=None):
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
-    from mmmst_tools.config_checks import check_checkpoint_fits, check_model_builds, load_checked_config
-
     import mmmst  # noqa: F401
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mmmst.utils import check_checkpoint_fits, check_model_builds, load_checked_config
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))

@@ -11,7 +11,8 @@ import os.path as osp
 import sys
 
 from mmengine.runner import Runner
-from mmmst_tools.config_checks import CfgOptionsAction
+
+from mmmst.utils import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -121,19 +122,18 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f'error: config file {args.config!r} does not exist')
-    from mmmst_tools.config_checks import (
-        check_checkpoint_fits,
-        check_hooks_build,
-        check_model_builds,
-        load_checked_config,
-    )
-
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.datasets.transforms.loading import UnreadableImageError
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
     from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
+    from mmmst.utils import (
+        check_checkpoint_fits,
+        check_hooks_build,
+        check_model_builds,
+        load_checked_config,
+    )
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options)

@@ -1,5 +1,5 @@
 # The demo (`make demo`): MST with a 2-layer, 128-wide ViT (patch 4) on Fashion-MNIST, 10 epochs on a laptop-class CPU.
-# The 4-layer recipe it inherits (the one of the ablation tables in docs/experiment_log.md) with three changes, measured
+# The 4-layer recipe it inherits (the one of the ablation tables in projects/small_scale_lab/experiment_log.md) with three changes, measured
 # there ("Depth, width, learning rate and the epochs a faster step buys"): half the depth makes a step about half as
 # long, which buys 10 epochs in the time of 5 (11.7 minutes on 2 idle cores), and lr 1e-3 instead of DINO's
 # rule (1.25e-4 at batch 64) moves a network this small further in 1,560 iterations.

@@ -20,13 +20,10 @@ def teacher_attention_and_mask(
     Returns:
         tuple: (B, h, w) attention on the patch grid, and (B, h, w) bool mask (None without a mask generator).
     """
-    out = model.teacher.module.backbone.encode(images, return_cls_attention=True)
+    generator = torch.Generator(device=images.device).manual_seed(seed)
+    out, mask = model.teacher_and_mask(images, return_cls_attention=True, generator=generator)
     h, w = out.patch_map.shape[-2:]
-    mask = None
-    if model.mask_generator is not None:
-        generator = torch.Generator(device=images.device).manual_seed(seed)
-        mask = model.mask_generator(out.cls_attention, generator).view(-1, h, w)
-    return out.cls_attention.view(-1, h, w), mask
+    return out.cls_attention.view(-1, h, w), None if mask is None else mask.view(-1, h, w)
 
 
 def image_loader_cfg(cfg: Config, num: int = 8) -> dict:

@@ -1,5 +1,4 @@
 from . import transforms
-from .samplers import EpochSubsetSampler
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['EpochSubsetSampler', *transforms.__all__]
+__all__ = [*transforms.__all__]

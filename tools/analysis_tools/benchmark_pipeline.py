@@ -55,7 +55,10 @@ def write_photos(folder: str, num: int, seed: int = 0) -> list:
 
 
 def dino_reference():
-    """DINO's DataAugmentationDINO (2 global 224 px + 8 local 96 px), written with torchvision and PIL."""
+    """DINO's DataAugmentationDINO (2 global 224 px + 8 local 96 px), written with torchvision and PIL.
+
+    An independent reference: its numbers are written out here as DINO's main_dino.py writes them, on purpose not
+    read from ``mmmst.dino_recipe``, so that a change there shows up as a difference from DINO."""
     from PIL import Image, ImageFilter, ImageOps
     from torchvision import transforms as T
 

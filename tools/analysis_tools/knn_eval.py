@@ -16,13 +16,10 @@ import json
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
-from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
-from mmmst_tools.config_checks import CfgOptionsAction  # noqa: E402
-
-from mmmst.apis import CheckpointMismatchError, init_model  # noqa: E402
-from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError  # noqa: E402
+from mmmst.apis import CheckpointMismatchError, init_model
+from mmmst.engine.non_finite import NonFiniteError
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
 def main(argv=None):
@@ -49,10 +46,9 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
 
     from mmengine.runner import Runner
-    from mmmst_tools.config_checks import load_checked_config
 
-    import mmmst  # noqa: F401
     from mmmst.evaluation import knn_evaluate
+    from mmmst.utils import load_checked_config
 
     try:
         cfg = load_checked_config(

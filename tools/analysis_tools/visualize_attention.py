@@ -13,13 +13,10 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/, for mmmst_tools
-from mmmst_tools.checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments  # noqa: E402
-from mmmst_tools.config_checks import CfgOptionsAction  # noqa: E402
-
-from mmmst.apis import CheckpointMismatchError, init_model  # noqa: E402
-from mmmst.engine.non_finite import NonFiniteError  # noqa: E402
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError  # noqa: E402
+from mmmst.apis import CheckpointMismatchError, init_model
+from mmmst.engine.non_finite import NonFiniteError
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
 def main(argv=None):
@@ -37,10 +34,8 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
-    from mmmst_tools.config_checks import check_data_roots, load_checked_config
-    from mmmst_tools.figures import draw_attention_and_masks
-
-    import mmmst  # noqa: F401
+    from mmmst.utils import check_data_roots, load_checked_config
+    from mmmst.visualization import draw_attention_and_masks
 
     try:
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())

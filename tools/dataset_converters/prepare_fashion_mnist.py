@@ -15,13 +15,15 @@ import shutil
 import subprocess
 import sys
 
+from mmmst.datasets.fashion_mnist import missing_fashion_mnist
+
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
-FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
 
 
 def prepare(data_root: str) -> None:
-    """Un-gzip the idx files into ``data_root`` (installing the Debian package first when possible)."""
-    if all(osp.isfile(osp.join(data_root, f)) for f in FILES):
+    """Un-gzip the missing idx files into ``data_root`` (installing the Debian package first when possible)."""
+    missing = missing_fashion_mnist(data_root)
+    if not missing:
         return
     if not osp.isdir(DEBIAN_DIR) and shutil.which('apt-get') and os.geteuid() == 0:
         print('[data] installing Debian package dataset-fashion-mnist ...', flush=True)
@@ -31,10 +33,10 @@ def prepare(data_root: str) -> None:
         sys.exit(
             f'error: Fashion-MNIST is not on this machine ({DEBIAN_DIR} does not exist).\n'
             '  On Debian/Ubuntu as root: apt-get install dataset-fashion-mnist\n'
-            f'  Elsewhere: put {", ".join(FILES)} (un-gzipped) into {data_root}'
+            f'  Elsewhere: put {", ".join(missing)} (un-gzipped) into {data_root}'
         )
     os.makedirs(data_root, exist_ok=True)
-    for name in FILES:
+    for name in missing:
         with gzip.open(osp.join(DEBIAN_DIR, name + '.gz')) as src, open(osp.join(data_root, name), 'wb') as dst:
             shutil.copyfileobj(src, dst)
     print(f'[data] Fashion-MNIST ready in {data_root}', flush=True)

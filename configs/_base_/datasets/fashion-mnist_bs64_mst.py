@@ -1,6 +1,6 @@
 # Fashion-MNIST (28 px, gray) with multi-crop views sized for a CPU: 2 global 28 px + 2 local 12 px.
 # The idx files are un-gzipped into data_root by tools/dataset_converters/prepare_fashion_mnist.py (from Debian's
-# dataset-fashion-mnist; `make demo` runs it).
+# dataset-fashion-mnist; `make demo` runs it first).
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion_mnist/'
 # The split pipeline, as on ImageNet: the worker crops and flips, the blur and solarize run on whole batches in

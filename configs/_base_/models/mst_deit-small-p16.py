@@ -3,7 +3,7 @@ model = dict(
     type='MST',
     backbone=dict(type='MSTViT', arch='deit-small', img_size=224, patch_size=16, drop_path_rate=0.1),  # DINO
     neck=dict(
-        type='MSTNeck',
+        type='DINONeck',
         in_channels=384,
         out_channels=65536,  # DINO: K prototypes
         hidden_channels=2048,  # DINO
@@ -12,7 +12,7 @@ model = dict(
         norm_last_layer=False,  # DINO, ViT-S
     ),
     head=dict(
-        type='MSTHead',
+        type='DINOHead',
         out_channels=65536,
         student_temp=0.1,  # DINO
         teacher_temp=0.07,  # DINO, ViT-S

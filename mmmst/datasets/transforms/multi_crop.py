@@ -4,6 +4,18 @@ from typing import List, Sequence, Tuple
 
 from mmpretrain.datasets.transforms import MultiView
 
+from mmmst.dino_recipe import (
+    BLUR_PROBS,
+    BLUR_SIGMA,
+    COLOR_JITTER_PROB,
+    COLOR_JITTER_STRENGTH,
+    FLIP_PROB,
+    GLOBAL_CROP_SCALE,
+    GRAYSCALE_PROB,
+    LOCAL_CROP_SCALE,
+    SOLARIZE_PROBS,
+    SOLARIZE_THRESHOLD,
+)
 from mmmst.registry import TRANSFORMS
 
 
@@ -19,12 +31,15 @@ def shared_view(
     """What every DINO view gets: bicubic random resized crop, flip 0.5, colour jitter, grayscale."""
     view = [
         dict(type='RandomResizedCrop', scale=size, crop_ratio_range=scale, backend=backend, interpolation='bicubic'),
-        dict(type='RandomFlip', prob=0.5),
+        dict(type='RandomFlip', prob=FLIP_PROB),
     ]
     if color_jitter_prob > 0:
         # torchvision's ColorJitter, as DINO (random order of the four jitters); mmcv's adjust_hue overflows a
         # uint8 under numpy 2 for negative hue shifts.
-        jitter = dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+        brightness, contrast, saturation, hue = COLOR_JITTER_STRENGTH
+        jitter = dict(
+            type='torchvision/ColorJitter', brightness=brightness, contrast=contrast, saturation=saturation, hue=hue
+        )
         view.append(
             dict(
                 type='RandomApply',
@@ -42,8 +57,8 @@ def shared_view(
 
 
 def blur(prob: float) -> dict:
-    """DINO's Gaussian blur with probability ``prob``: sigma ~ U(0.1, 2.0) per image."""
-    return dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=prob)
+    """DINO's Gaussian blur with probability ``prob``: sigma ~ U(BLUR_SIGMA) per image."""
+    return dict(type='GaussianBlur', magnitude_range=BLUR_SIGMA, magnitude_std='inf', prob=prob)
 
 
 @TRANSFORMS.register_module()
@@ -52,7 +67,8 @@ class MultiCropViews(MultiView):
 
     Every view: random resized crop (bicubic), horizontal flip 0.5, colour jitter (0.4, 0.4, 0.2, 0.1) with
     probability 0.8, grayscale 0.2. Then global 1: Gaussian blur p 1.0; global 2: blur p 0.1 and solarize p 0.2;
-    locals: blur p 0.5. The blur sigma is drawn per image from [0.1, 2.0] (DINO's ``GaussianBlur``).
+    locals: blur p 0.5. The blur sigma is drawn per image from [0.1, 2.0] (DINO's ``GaussianBlur``). These
+    numbers are DINO's, defined once in :mod:`mmmst.dino_recipe`.
 
     Args:
         global_crop_size (int): side of the global views. Defaults to 224.
@@ -74,10 +90,10 @@ class MultiCropViews(MultiView):
         global_crop_size: int = 224,
         local_crop_size: int = 96,
         num_local_views: int = 8,
-        global_crop_scale: Sequence[float] = (0.4, 1.0),
-        local_crop_scale: Sequence[float] = (0.05, 0.4),
-        color_jitter_prob: float = 0.8,
-        grayscale_prob: float = 0.2,
+        global_crop_scale: Sequence[float] = GLOBAL_CROP_SCALE,
+        local_crop_scale: Sequence[float] = LOCAL_CROP_SCALE,
+        color_jitter_prob: float = COLOR_JITTER_PROB,
+        grayscale_prob: float = GRAYSCALE_PROB,
         photometric: bool = True,
         backend: str = 'pillow',
     ):
@@ -93,12 +109,12 @@ class MultiCropViews(MultiView):
 
         if photometric:
             colour = dict(color_jitter_prob=color_jitter_prob, grayscale_prob=grayscale_prob, backend=backend)
-            global_1 = shared_view(global_crop_size, global_crop_scale, **colour) + [blur(1.0)]
+            global_1 = shared_view(global_crop_size, global_crop_scale, **colour) + [blur(BLUR_PROBS[0])]
             global_2 = shared_view(global_crop_size, global_crop_scale, **colour) + [
-                blur(0.1),
-                dict(type='Solarize', thr=128, prob=0.2),
+                blur(BLUR_PROBS[1]),
+                dict(type='Solarize', thr=SOLARIZE_THRESHOLD, prob=SOLARIZE_PROBS[1]),
             ]
-            local = shared_view(local_crop_size, local_crop_scale, **colour) + [blur(0.5)]
+            local = shared_view(local_crop_size, local_crop_scale, **colour) + [blur(BLUR_PROBS[2])]
         else:  # crop and flip only
             global_1 = global_2 = shared_view(global_crop_size, global_crop_scale, 0.0, 0.0, backend)
             local = shared_view(local_crop_size, local_crop_scale, 0.0, 0.0, backend)

@@ -1,4 +1,4 @@
-"""Teacher temperature warm-up (DINO): moves ``MSTHead.teacher_temp`` at the start of every epoch."""
+"""Teacher temperature warm-up (DINO): moves ``DINOHead.teacher_temp`` at the start of every epoch."""
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper

@@ -1,6 +1,6 @@
 """MST: Masked Self-Supervised Transformer (NeurIPS 2021)."""
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +9,9 @@ from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from mmmst.dino_recipe import NUM_GLOBAL_VIEWS
 from mmmst.engine.non_finite import check_finite_losses
+from mmmst.models.backbones.output import MSTBackboneOutput
 from mmmst.registry import MODELS
 
 
@@ -23,14 +25,14 @@ class MST(BaseSelfSupervisor):
 
     Args:
         backbone (dict): ``MSTViT`` or ``MSTSwinTransformer``.
-        neck (dict): ``MSTNeck`` (DINO projection head); ``in_channels`` must equal the backbone width.
-        head (dict): ``MSTHead`` (DINO loss); ``out_channels`` must equal the neck's.
+        neck (dict): ``DINONeck`` (DINO's projection head); ``in_channels`` must equal the backbone width.
+        head (dict): ``DINOHead`` (DINO's loss and centre); ``out_channels`` must equal the neck's.
         mask_generator (dict, optional): ``AttentionGuidedMaskGenerator`` / ``RandomMaskGenerator``.
             None: no masking (DINO).
         decoder (dict, optional): ``MSTDecoder``. None: no restoration loss.
         teacher_momentum (float): m at iteration 0. Defaults to 0.996 (DINO).
-        num_global_views (int): the first views of a sample are the global ones, seen by the teacher.
-            Defaults to 2 (DINO).
+
+    The first ``NUM_GLOBAL_VIEWS`` (2, DINO's) views of a sample are the global ones, seen by the teacher.
     """
 
     def __init__(
@@ -41,7 +43,6 @@ class MST(BaseSelfSupervisor):
         mask_generator: Optional[dict] = None,
         decoder: Optional[dict] = None,
         teacher_momentum: float = 0.996,
-        num_global_views: int = 2,
         data_preprocessor: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
     ):
@@ -59,8 +60,6 @@ class MST(BaseSelfSupervisor):
         )
         if not 0.0 <= teacher_momentum <= 1.0:
             raise ValueError(f'MST: teacher_momentum must be in [0, 1], got {teacher_momentum!r}')
-        if not isinstance(num_global_views, int) or num_global_views < 2:
-            raise ValueError(f'MST: num_global_views must be an int >= 2, got {num_global_views!r}')
         width = self.backbone.feat_channels
         if self.neck.in_channels != width:
             raise ValueError(f'MST: neck.in_channels={self.neck.in_channels} does not match the backbone width {width}')
@@ -69,8 +68,6 @@ class MST(BaseSelfSupervisor):
                 f'MST: head.out_channels={self.head.out_channels} does not match '
                 f'neck.out_channels={self.neck.out_channels}'
             )
-        self.num_global_views = num_global_views
-
         self.mask_generator = MODELS.build(mask_generator) if isinstance(mask_generator, dict) else mask_generator
 
         self.decoder = MODELS.build(decoder) if isinstance(decoder, dict) else decoder
@@ -113,6 +110,31 @@ class MST(BaseSelfSupervisor):
         """Features of the teacher backbone, which is what DINO and MST evaluate (k-NN, linear)."""
         return self.teacher.module.backbone(inputs)
 
+    @torch.no_grad()
+    def teacher_and_mask(
+        self, global_views: torch.Tensor, return_cls_attention: bool = False, generator=None
+    ) -> Tuple[MSTBackboneOutput, Optional[torch.Tensor]]:
+        """The teacher backbone on the unmasked global views, and the student's mask drawn from its CLS attention.
+
+        Paper eq. 4-5: the teacher's last-layer CLS-to-patch attention ranks the patches; the mask generator picks
+        among the lowest-ranked ones. The teacher never sees a mask.
+
+        Args:
+            global_views (Tensor): (V_g * B, C, H, W) the global views, view-major.
+            return_cls_attention (bool): keep the attention in the output even without a mask generator (pictures).
+            generator (torch.Generator, optional): the mask's random draws (pictures that repeat).
+
+        Returns:
+            tuple: the teacher's :class:`MSTBackboneOutput` (``cls_token`` (V_g * B, C); ``cls_attention``
+            (V_g * B, N) when asked for or when masking) and the (V_g * B, N) bool mask (True: replaced by [MASK]),
+            None without a mask generator.
+        """
+        masks = self.mask_generator is not None
+        teacher = self.teacher.module.backbone
+        teacher_out = teacher.encode(global_views, return_cls_attention=masks or return_cls_attention)
+        mask = self.mask_generator(teacher_out.cls_attention, generator) if masks else None
+        return teacher_out, mask
+
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """One MST iteration (paper fig. 1).
 
@@ -124,72 +146,52 @@ class MST(BaseSelfSupervisor):
             dict: ``loss_dino`` and, with a decoder, ``loss_restore``; the collapse monitors of
             :meth:`collapse_monitors` (logged, not optimised).
         """
-        if len(inputs) < self.num_global_views:
-            raise ValueError(f'MST: expects >= {self.num_global_views} views per sample, got {len(inputs)}')
-        global_views = torch.cat(inputs[: self.num_global_views])  # (V_g * B, 3, H, W)
-        local_views = inputs[self.num_global_views :]
+        if len(inputs) < NUM_GLOBAL_VIEWS:
+            raise ValueError(f'MST: expects >= {NUM_GLOBAL_VIEWS} views per sample, got {len(inputs)}')
+        global_views = torch.cat(inputs[:NUM_GLOBAL_VIEWS])  # (V_g * B, 3, H, W)
+        local_views = inputs[NUM_GLOBAL_VIEWS:]
 
         # Teacher = EMA of the student after the previous optimizer step (eq. 1). Done here rather than in a
         # hook after the step so that it runs inside the DDP-wrapped forward too (as mmpretrain's BYOL/MoCo v3).
         self.teacher.update_parameters(self._student())
 
-        # Teacher on the unmasked global views -> prototype logits and CLS attention.
+        # Teacher on the unmasked global views -> its CLS attention -> the student's mask (eq. 4-5).
+        teacher_out, mask = self.teacher_and_mask(global_views)
         with torch.no_grad():
-            teacher = self.teacher.module
-            teacher_out = teacher.backbone.encode(global_views, return_cls_attention=self.mask_generator is not None)
-            teacher_logits = teacher.neck(teacher_out.cls_token).chunk(self.num_global_views)
-            # (V_g * B, N) attention of the CLS token -> (V_g * B, N) bool mask of the student's patches
-            mask = None
-            if self.mask_generator is not None:
-                mask = self.mask_generator(teacher_out.cls_attention)
+            teacher_logits = self.teacher.module.neck(teacher_out.cls_token).chunk(NUM_GLOBAL_VIEWS)
 
         # Student on the masked global views and the (unmasked) local views.
         student_global = self.backbone.encode(global_views, mask=mask)
-        student_logits = list(self.neck(student_global.cls_token).chunk(self.num_global_views))
+        student_logits = list(self.neck(student_global.cls_token).chunk(NUM_GLOBAL_VIEWS))
         if local_views:
             student_local = self.backbone.encode(torch.cat(local_views))
             student_logits += list(self.neck(student_local.cls_token).chunk(len(local_views)))
 
-        # DINO loss (eq. 2) + lambda * restoration of the global views from the masked tokens (eq. 6-7).
-        teacher_probs = self.head.teacher_probs(teacher_logits)  # (B, K) targets, before the loss moves the centre
-        losses = dict(loss_dino=self.head.loss(student_logits, list(teacher_logits), teacher_probs))
+        # DINO loss (eq. 2) with the head's collapse monitors; the head moves its centre after the loss.
+        losses = self.head.loss(student_logits, list(teacher_logits))
+        # + lambda * restoration of the unmasked global views from the masked student's patch tokens (eq. 6-7).
         if self.decoder is not None:
             losses['loss_restore'] = self.decoder.loss(student_global.patch_map, global_views)
-
-        # Collapse monitors, logged beside the losses (no 'loss' in their names: mmengine adds them to nothing).
-        teacher_entropy = self.head.teacher_entropy(teacher_probs)
-        losses.update(self.collapse_monitors(teacher_out.cls_token, teacher_entropy, losses['loss_dino'], mask))
+        # The monitors have no 'loss' in their names: mmengine logs them and adds them to nothing.
+        losses.update(self.collapse_monitors(teacher_out.cls_token, mask))
         return losses
 
     @torch.no_grad()
-    def collapse_monitors(
-        self,
-        teacher_cls: torch.Tensor,
-        teacher_entropy: torch.Tensor,
-        loss_dino: torch.Tensor,
-        mask: Optional[torch.Tensor],
-    ) -> Dict[str, torch.Tensor]:
-        """What tells a learning teacher from a collapsing one (DINO §5.3), from tensors the iteration has.
+    def collapse_monitors(self, teacher_cls: torch.Tensor, mask: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The monitors beside the head's (``teacher_entropy``, ``kl_teacher_student``, ``center_norm``; DINO §5.3).
 
         Args:
             teacher_cls (Tensor): (V_g * B, C) the teacher's CLS tokens of the global views.
-            teacher_entropy (Tensor): ``H(P_t)`` from :meth:`MSTHead.teacher_entropy`.
-            loss_dino (Tensor): the DINO loss, the mean cross-entropy ``H(P_t) + KL(P_t || P_s)`` over pairs.
             mask (Tensor | None): (V_g * B, N) the student's mask.
 
         Returns:
-            dict: ``teacher_entropy`` (log K: uniform, 0: one-hot), ``kl_teacher_student`` (0: the student has
-            nothing left to learn), ``teacher_feature_std`` (per-dimension std over the batch of the L2-normalised
-            CLS features, averaged over dimensions and views; 0 when every image gets the same feature),
-            ``mask_ratio`` (fraction of the student's global patches masked) and ``center_norm`` (L2 norm of the
-            DINO centre).
+            dict: ``teacher_feature_std`` (per-dimension std over the batch of the L2-normalised CLS features,
+            averaged over dimensions and views; 0 when every image gets the same feature) and ``mask_ratio``
+            (fraction of the student's global patches masked).
         """
         # (V_g, B, C): the spread is over the images of one view, not between the two views of an image
-        features = F.normalize(teacher_cls.float(), dim=-1).unflatten(0, (self.num_global_views, -1))
+        features = F.normalize(teacher_cls.float(), dim=-1).unflatten(0, (NUM_GLOBAL_VIEWS, -1))
         return dict(
-            teacher_entropy=teacher_entropy,
-            kl_teacher_student=loss_dino.detach() - teacher_entropy,
             teacher_feature_std=features.std(dim=1).mean(),
-            mask_ratio=mask.float().mean() if mask is not None else teacher_entropy.new_zeros(()),
-            center_norm=self.head.center.norm(),
+            mask_ratio=mask.float().mean() if mask is not None else features.new_zeros(()),
         )

@@ -5,6 +5,15 @@ from typing import Optional, Sequence
 import torch
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 
+from mmmst.dino_recipe import (
+    BLUR_PROBS,
+    BLUR_SIGMA,
+    COLOR_JITTER_PROB,
+    COLOR_JITTER_STRENGTH,
+    GRAYSCALE_PROB,
+    NUM_GLOBAL_VIEWS,
+    SOLARIZE_PROBS,
+)
 from mmmst.registry import MODELS
 
 from ..utils.photometric import dino_photometric
@@ -38,7 +47,8 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
         solarize_probs (tuple): (global 1, global 2, locals). DINO: (0.0, 0.2, 0.0).
         jitter_strength (tuple): brightness, contrast, saturation, hue. DINO: (0.4, 0.4, 0.2, 0.1).
         blur_sigma (tuple): sigma range in pixels. DINO: (0.1, 2.0).
-        num_global_views (int): the first views of a sample are the global ones. Defaults to 2 (DINO).
+
+    The defaults are DINO's (:mod:`mmmst.dino_recipe`); the first ``NUM_GLOBAL_VIEWS`` (2) views are the global ones.
     """
 
     def __init__(
@@ -46,23 +56,18 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
         mean: Optional[Sequence[float]] = None,
         std: Optional[Sequence[float]] = None,
         to_rgb: bool = False,
-        color_jitter_prob: float = 0.8,
-        grayscale_prob: float = 0.2,
-        blur_probs: Sequence[float] = (1.0, 0.1, 0.5),
-        solarize_probs: Sequence[float] = (0.0, 0.2, 0.0),
-        jitter_strength: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
-        blur_sigma: Sequence[float] = (0.1, 2.0),
-        num_global_views: int = 2,
+        color_jitter_prob: float = COLOR_JITTER_PROB,
+        grayscale_prob: float = GRAYSCALE_PROB,
+        blur_probs: Sequence[float] = BLUR_PROBS,
+        solarize_probs: Sequence[float] = SOLARIZE_PROBS,
+        jitter_strength: Sequence[float] = COLOR_JITTER_STRENGTH,
+        blur_sigma: Sequence[float] = BLUR_SIGMA,
         **kwargs,
     ):
         super().__init__(mean=mean, std=std, to_rgb=to_rgb, **kwargs)
         for name, p in dict(color_jitter_prob=color_jitter_prob, grayscale_prob=grayscale_prob).items():
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f'MultiCropDataPreprocessor: {name} must be in [0, 1], got {p!r}')
-        if num_global_views != 2:
-            raise ValueError(
-                f'MultiCropDataPreprocessor: DINO has 2 global views, got num_global_views={num_global_views}'
-            )
         if not 0 < blur_sigma[0] <= blur_sigma[1]:
             raise ValueError(
                 f'MultiCropDataPreprocessor: blur_sigma must be (lo, hi) with 0 < lo <= hi, got {blur_sigma!r}'
@@ -82,11 +87,12 @@ class MultiCropDataPreprocessor(SelfSupDataPreprocessor):
             views = [v[:, [2, 1, 0]] for v in views]
         views = [v.float() / 255.0 for v in views]
         batch = views[0].shape[0]
-        augmented = self._augment(views[:2], batch, self.blur_probs[:2], self.solarize_probs[:2])
-        if len(views) > 2:
-            locals_ = len(views) - 2
+        g = NUM_GLOBAL_VIEWS
+        augmented = self._augment(views[:g], batch, self.blur_probs[:g], self.solarize_probs[:g])
+        if len(views) > g:
+            locals_ = len(views) - g
             augmented += self._augment(
-                views[2:], batch, [self.blur_probs[2]] * locals_, [self.solarize_probs[2]] * locals_
+                views[g:], batch, [self.blur_probs[g]] * locals_, [self.solarize_probs[g]] * locals_
             )
         if self._enable_normalize:
             augmented = [(v * 255.0 - self.mean) / self.std for v in augmented]

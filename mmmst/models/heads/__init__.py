@@ -1,4 +1,4 @@
+from .dino_head import DINOHead
 from .mst_decoder import MSTDecoder
-from .mst_head import MSTHead
 
-__all__ = ['MSTDecoder', 'MSTHead']
+__all__ = ['MSTDecoder', 'DINOHead']

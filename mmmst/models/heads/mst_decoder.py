@@ -31,8 +31,8 @@ class MSTDecoder(BaseModule):
         loss_weight (float): lambda of eq. 7. Defaults to 1.0 (chosen here).
         norm_cfg (dict, optional): norm after each conv. Defaults to LayerNorm over the channels of each pixel
             (mmpretrain's ``LN2d``): no batch statistics, so 1 process and N processes compute the same thing,
-            and it restored better than per-process BatchNorm in a measured run (docs/experiment_log.md). Chosen here:
-            the paper does not name the decoder's norm.
+            and it restored better than per-process BatchNorm in a measured run (the small-scale lab's log,
+            ``projects/small_scale_lab/experiment_log.md``). Chosen here: the paper does not name the decoder's norm.
         act_cfg (dict): activation. Defaults to GELU.
     """
 

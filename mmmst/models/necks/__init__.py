@@ -1,5 +1,5 @@
 from .concat_neck import ConcatNeck
-from .mst_neck import MSTNeck
+from .dino_neck import DINONeck
 from .simple_feature_pyramid import SimpleFeaturePyramid
 
-__all__ = ['ConcatNeck', 'MSTNeck', 'SimpleFeaturePyramid']
+__all__ = ['ConcatNeck', 'DINONeck', 'SimpleFeaturePyramid']

@@ -12,6 +12,16 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from mmmst.dino_recipe import (
+    BLUR_PROBS,
+    BLUR_SIGMA,
+    COLOR_JITTER_PROB,
+    COLOR_JITTER_STRENGTH,
+    GRAYSCALE_PROB,
+    SOLARIZE_PROBS,
+    SOLARIZE_THRESHOLD,
+)
+
 #: ITU-R 601-2 luma, as PIL and torchvision convert RGB to gray
 LUMA = (0.299, 0.587, 0.114)
 
@@ -100,7 +110,7 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, kernel_size: int) -> tor
     return out.view(n, c, h, w)
 
 
-def solarize(x: torch.Tensor, threshold: float = 128 / 255) -> torch.Tensor:
+def solarize(x: torch.Tensor, threshold: float = SOLARIZE_THRESHOLD / 255) -> torch.Tensor:
     """Invert every value at or above ``threshold`` (PIL's ``ImageOps.solarize``: 128 of 255)."""
     return torch.where(x >= threshold, 1.0 - x, x)
 
@@ -149,12 +159,12 @@ def color_jitter(
 
 def dino_photometric(
     x: torch.Tensor,
-    color_jitter_prob: float = 0.8,
-    grayscale_prob: float = 0.2,
-    blur_prob=0.5,
-    solarize_prob=0.0,
-    jitter_strength: Sequence[float] = (0.4, 0.4, 0.2, 0.1),
-    blur_sigma: Sequence[float] = (0.1, 2.0),
+    color_jitter_prob: float = COLOR_JITTER_PROB,
+    grayscale_prob: float = GRAYSCALE_PROB,
+    blur_prob=BLUR_PROBS[2],
+    solarize_prob=SOLARIZE_PROBS[2],
+    jitter_strength: Sequence[float] = COLOR_JITTER_STRENGTH,
+    blur_sigma: Sequence[float] = BLUR_SIGMA,
     blur_kernel_size: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:

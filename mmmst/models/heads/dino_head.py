@@ -1,6 +1,6 @@
 """DINO self-distillation loss with its centre and teacher temperature (paper eq. 2)."""
 
-from typing import List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -11,13 +11,14 @@ from mmmst.registry import MODELS
 
 
 @MODELS.register_module()
-class MSTHead(BaseModule):
-    """Cross-entropy between the teacher's centred, sharpened distribution and the student's (paper eq. 2).
+class DINOHead(BaseModule):
+    """DINO's loss: cross-entropy between the teacher's centred, sharpened distribution and the student's (paper
+    eq. 2), with the centre it keeps. (DINO's *projection* head, the MLP and prototypes, is :class:`DINONeck`.)
 
     For teacher global view ``i`` and student view ``v != i``:
     ``H(P_t^i, P_s^v) = - sum_k softmax((t_i - c) / T_t)_k * log softmax(s_v / T_s)_k``, averaged over the batch
-    and then over the pairs. After the loss the centre moves towards the batch mean of the teacher logits,
-    all-reduced over processes: ``c <- m c + (1 - m) mean(t)``.
+    and then over the pairs. One call of :meth:`loss` returns it with the collapse monitors, then moves the centre
+    towards the batch mean of the teacher logits, all-reduced over processes: ``c <- m c + (1 - m) mean(t)``.
 
     The teacher temperature warms up linearly from ``warmup_teacher_temp`` to ``teacher_temp`` over
     ``warmup_teacher_temp_epochs`` epochs, as DINO's ``np.linspace`` (:meth:`teacher_temp_at`); :meth:`set_epoch`
@@ -48,11 +49,11 @@ class MSTHead(BaseModule):
             student_temp=student_temp, teacher_temp=teacher_temp, warmup_teacher_temp=warmup_teacher_temp
         ).items():
             if not value > 0:
-                raise ValueError(f'MSTHead: {name} must be > 0, got {value!r}')
+                raise ValueError(f'DINOHead: {name} must be > 0, got {value!r}')
         if not 0.0 <= center_momentum < 1.0:
-            raise ValueError(f'MSTHead: center_momentum must be in [0, 1), got {center_momentum!r}')
+            raise ValueError(f'DINOHead: center_momentum must be in [0, 1), got {center_momentum!r}')
         if warmup_teacher_temp_epochs < 0:
-            raise ValueError(f'MSTHead: warmup_teacher_temp_epochs must be >= 0, got {warmup_teacher_temp_epochs!r}')
+            raise ValueError(f'DINOHead: warmup_teacher_temp_epochs must be >= 0, got {warmup_teacher_temp_epochs!r}')
         self.out_channels = out_channels
         self.student_temp = student_temp
         self.teacher_temp_final = teacher_temp
@@ -82,32 +83,28 @@ class MSTHead(BaseModule):
     @torch.no_grad()
     def teacher_probs(self, teacher_logits: List[torch.Tensor]) -> List[torch.Tensor]:
         """The targets ``P_t = softmax((t - c) / T_t)``, one (B, K) tensor per teacher view, under the current
-        centre (compute them before :meth:`loss` moves it)."""
+        centre."""
         return [F.softmax((t.float() - self.center) / self.teacher_temp, dim=-1) for t in teacher_logits]
 
-    def loss(
-        self,
-        student_logits: List[torch.Tensor],
-        teacher_logits: List[torch.Tensor],
-        teacher_probs: Optional[List[torch.Tensor]] = None,
-    ) -> torch.Tensor:
-        """DINO loss over all (teacher view i, student view v) pairs with v != i.
+    def loss(self, student_logits: List[torch.Tensor], teacher_logits: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """DINO loss over all (teacher view i, student view v) pairs with v != i, then the centre's update.
 
         Args:
             student_logits (list[Tensor]): one (B, K) tensor per student view, global views first, in the
                 same order as the teacher's.
             teacher_logits (list[Tensor]): one (B, K) tensor per teacher (global) view.
-            teacher_probs (list[Tensor], optional): :meth:`teacher_probs` of ``teacher_logits`` when the caller
-                already has them (MST's collapse monitors use them too); computed here otherwise.
 
         Returns:
-            Tensor: scalar loss. The centre is updated afterwards from the teacher logits.
+            dict: ``loss_dino`` (scalar, eq. 2) and the head's collapse monitors (DINO §5.3), logged, not optimised:
+            ``teacher_entropy`` = mean ``H(P_t)`` in nats (``log K``: the teacher's output is uniform, a collapse
+            onto the centre; 0: one-hot, a collapse onto one prototype), ``kl_teacher_student`` =
+            ``loss_dino - teacher_entropy`` = mean ``KL(P_t || P_s)`` (0: the student has nothing left to learn),
+            and ``center_norm``, the L2 norm of the centre after its update.
         """
         if len(teacher_logits) < 2:
-            raise ValueError(f'MSTHead: needs >= 2 teacher (global) views, got {len(teacher_logits)}')
+            raise ValueError(f'DINOHead: needs >= 2 teacher (global) views, got {len(teacher_logits)}')
         student_log_probs = [F.log_softmax(s.float() / self.student_temp, dim=-1) for s in student_logits]
-        if teacher_probs is None:
-            teacher_probs = self.teacher_probs(teacher_logits)
+        teacher_probs = self.teacher_probs(teacher_logits)  # under the centre before this batch moves it
         total, num_pairs = 0.0, 0
         for i, p_t in enumerate(teacher_probs):
             for v, log_p_s in enumerate(student_log_probs):
@@ -115,22 +112,15 @@ class MSTHead(BaseModule):
                     continue  # the student's view of the same crop is not a target
                 total = total + torch.sum(-p_t * log_p_s, dim=-1).mean()
                 num_pairs += 1
+        loss_dino = total / num_pairs
         self.update_center(torch.cat(teacher_logits))
-        return total / num_pairs
-
-    @staticmethod
-    @torch.no_grad()
-    def teacher_entropy(teacher_probs: List[torch.Tensor]) -> torch.Tensor:
-        """Mean entropy ``H(P_t)`` (nats) of the teacher's distributions (:meth:`teacher_probs`), a collapse monitor.
-
-        ``log K`` means the teacher's output is uniform (collapse onto the centre), 0 that it is one-hot
-        (collapse onto one prototype); DINO §5.3 follows it with ``KL(P_t || P_s)``, which is the DINO loss minus
-        this entropy.
-
-        Returns:
-            Tensor: scalar, ``mean_b -sum_k p_bk log p_bk``.
-        """
-        return torch.special.entr(torch.cat(teacher_probs)).sum(dim=-1).mean()
+        entropy = torch.special.entr(torch.cat(teacher_probs)).sum(dim=-1).mean()
+        return dict(
+            loss_dino=loss_dino,
+            teacher_entropy=entropy,
+            kl_teacher_student=loss_dino.detach() - entropy,
+            center_norm=self.center.norm(),
+        )
 
     @torch.no_grad()
     def update_center(self, teacher_logits: torch.Tensor) -> None:

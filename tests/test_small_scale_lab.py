@@ -1,96 +1,90 @@
-"""tools/analysis_tools/mask_ablation.py: arm names -> config overrides, and a tiny end-to-end run."""
+"""projects/small_scale_lab: arm names -> config overrides, the results table and curves, and a tiny end-to-end
+run of ``python -m projects.small_scale_lab.mask_ablation``."""
 
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from tests.helpers import PY, ROOT, SMALL_CFG, run
+from projects.small_scale_lab import arms
+from projects.small_scale_lab import results as lab
+from tests.helpers import PY, SMALL_CFG, run
 
-TOOL = osp.join(ROOT, 'tools/analysis_tools/mask_ablation.py')
-
-
-@pytest.fixture(scope='module')
-def ablation():
-    spec = importlib.util.spec_from_file_location('mask_ablation', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+RUNNER = [PY, '-m', 'projects.small_scale_lab.mask_ablation']
 
 
-def build_arm(ablation, arm):
+def build_arm(arm):
     from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(SMALL_CFG)
-    cfg.merge_from_dict(ablation.arm_overrides(arm))
+    cfg.merge_from_dict(arms.arm_overrides(arm))
     return cfg, MODELS.build(cfg.model)
 
 
-def test_base_arms_follow_the_paper(ablation):
-    _, dino = build_arm(ablation, 'dino')
+def test_base_arms_follow_the_paper():
+    _, dino = build_arm('dino')
     assert dino.mask_generator is None and dino.decoder is None
-    _, rand = build_arm(ablation, 'random')
+    _, rand = build_arm('random')
     assert type(rand.mask_generator).__name__ == 'RandomMaskGenerator' and rand.mask_generator.prob == 0.15
     assert rand.decoder is None
-    _, attention = build_arm(ablation, 'attention')
+    _, attention = build_arm('attention')
     assert (attention.mask_generator.num, attention.mask_generator.prob) == (8, 0.5) and attention.decoder is None
-    _, mst = build_arm(ablation, 'mst')
+    _, mst = build_arm('mst')
     assert (mst.mask_generator.num, mst.mask_generator.prob) == (8, 0.5) and mst.decoder is not None
 
 
-def test_arm_settings_reach_the_model_and_optimizer(ablation):
-    cfg, model = build_arm(ablation, 'mst-num4-p0.9-lam0.3-tw0-lr0.001')
+def test_arm_settings_reach_the_model_and_optimizer():
+    cfg, model = build_arm('mst-num4-p0.9-lambda0.3-warmup0-lr0.001')
     assert type(model.mask_generator).__name__ == 'AttentionGuidedMaskGenerator'
     assert (model.mask_generator.num, model.mask_generator.prob) == (4, 0.9)
     assert model.decoder.loss_weight == 0.3
     assert model.head.warmup_teacher_temp_epochs == 0 and model.head.teacher_temp == model.head.teacher_temp_final
     assert cfg.optim_wrapper.optimizer.lr == 0.001
-    _, rand = build_arm(ablation, 'random-p0.5')
+    _, rand = build_arm('random-p0.5')
     assert rand.mask_generator.prob == 0.5
     # a fresh dict per call: merging one (mmengine consumes `_delete_`) leaves the next intact
-    assert ablation.arm_overrides('random') == ablation.arm_overrides('random')
+    assert arms.arm_overrides('random') == arms.arm_overrides('random')
 
 
 @pytest.mark.parametrize(
     'arm, message',
     [
         ('mae', "the base must be one of dino, random, attention, mst, high, hint, block, got 'mae'"),
-        ('block-h0.1', "setting(s) h do not apply to 'block'"),
+        ('block-reveal0.1', "setting(s) reveal do not apply to 'block'"),
         ('mst-q3', "cannot read setting 'q3'"),
         ('mst-num4-num8', "cannot read setting 'num8'"),
         ('mst-lr1e-3', "cannot read setting 'lr1e'"),
         ('dino-p0.5', "setting(s) p do not apply to 'dino'"),
-        ('attention-lam2', "setting(s) lam do not apply to 'attention'"),
+        ('attention-lambda2', "setting(s) lambda do not apply to 'attention'"),
     ],
 )
-def test_bad_arm_names_are_refused_by_name(ablation, arm, message):
+def test_bad_arm_names_are_refused_by_name(arm, message):
     with pytest.raises(ValueError) as err:
-        ablation.arm_overrides(arm)
+        arms.arm_overrides(arm)
     assert repr(arm) in str(err.value) and message in str(err.value)
 
 
-def test_related_mask_arms_keep_the_decoder(ablation):
-    _, high = build_arm(ablation, 'high')
+def test_related_mask_arms_keep_the_decoder():
+    _, high = build_arm('high')
     assert type(high.mask_generator).__name__ == 'HighAttentionMaskGenerator'
     assert high.mask_generator.ratio == (0.1, 0.5) and high.mask_generator.hint == 0 and high.decoder is not None
-    _, hint = build_arm(ablation, 'hint-r0.4-h0.2-lam0.5')
+    _, hint = build_arm('hint-ratio0.4-reveal0.2-lambda0.5')
     assert (hint.mask_generator.ratio, hint.mask_generator.hint) == ((0.4, 0.4), 0.2)
     assert hint.decoder.loss_weight == 0.5
-    _, block = build_arm(ablation, 'block-r0.3')
+    _, block = build_arm('block-ratio0.3')
     assert type(block.mask_generator).__name__ == 'BlockMaskGenerator' and block.mask_generator.ratio == (0.3, 0.3)
     assert block.backbone.mask_token is not None
 
 
-def test_bad_arm_value_reaches_the_model_check(ablation):
+def test_bad_arm_value_reaches_the_model_check():
     with pytest.raises(ValueError, match='prob must be in \\[0, 1\\], got 1.5'):
-        build_arm(ablation, 'mst-p1.5')
+        build_arm('mst-p1.5')
 
 
 def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F811
     budget = ['--max-epochs', '2', '--train-size', '64', '--bank-size', '64', '--query-size', '32']
-    command = [PY, TOOL, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0']
+    command = [*RUNNER, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0']
     result = run([*command, '--arms', 'dino', 'mst-num2-p0.9', '--knn-interval', '1', *budget])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -128,7 +122,7 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
 
 def test_shared_init_starts_every_arm_of_a_seed_from_one_network(fashion_mnist, tmp_path):  # noqa: F811
     # lr 0: training leaves the loaded start unchanged, so each trained teacher shows where its Runner started
-    command = [PY, TOOL, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0', '--shared-init']
+    command = [*RUNNER, '--data-root', fashion_mnist, '--work-dir', str(tmp_path), '--seeds', '0', '--shared-init']
     budget = ['--max-epochs', '1', '--train-size', '64', '--bank-size', '64', '--query-size', '32']
     result = run([*command, '--arms', 'dino', 'mst', *budget, '--cfg-options', 'optim_wrapper.optimizer.lr=0.0'])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -143,7 +137,7 @@ def test_shared_init_starts_every_arm_of_a_seed_from_one_network(fashion_mnist, 
         assert r['knn_top1_mst'] == pytest.approx(r['knn_top1_random_init'], abs=1e-6)
 
 
-def test_table_gain_is_over_each_runs_own_untrained_network(ablation):
+def test_table_gain_is_over_each_runs_own_untrained_network():
     def run_(arm, seed, knn, **baselines):
         return f'{arm}_seed{seed}', dict(arm=arm, seed=seed, knn_top1_mst=knn, masked_fraction=0.1, **baselines)
 
@@ -156,7 +150,7 @@ def test_table_gain_is_over_each_runs_own_untrained_network(ablation):
             run_('block', 2, 70.0),  # seed 2 has no untrained network in this work dir
         ]
     )
-    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in ablation.results_table(results).splitlines()}
+    rows = {line.split(' | ')[0][2:]: line.split(' | ')[1:] for line in lab.results_table(results).splitlines()}
     assert rows['mst'][:3] == ['56.50 ± 6.36', '+1.50 ± 0.71', '2']  # gains 2 and 1
     assert rows['dino'][:2] == ['53.50 ± 6.36', '-2.50 ± 0.71']  # gains -3 and -2
     assert rows['block'][:2] == ['70.00 ± 0.00', '-']
@@ -164,7 +158,7 @@ def test_table_gain_is_over_each_runs_own_untrained_network(ablation):
     assert rows['raw pixels'][0] == '80.50 ± 0.71'  # once per seed
 
 
-def test_knn_gain_curves_average_each_arms_seeds_over_their_own_start(ablation):
+def test_knn_gain_curves_average_each_arms_seeds_over_their_own_start():
     results = {
         'mst_seed0': dict(arm='mst', seed=0, knn_top1_per_epoch=[51.0, 53.0], knn_top1_random_init=50.0),
         'mst_seed1': dict(arm='mst', seed=1, knn_top1_per_epoch=[62.0, 62.0], knn_top1_random_init=60.0),
@@ -172,13 +166,13 @@ def test_knn_gain_curves_average_each_arms_seeds_over_their_own_start(ablation):
         'block_seed2': dict(arm='block', seed=2, knn_top1_per_epoch=[70.0, 71.0]),  # no start: no line
         'random_seed0': dict(arm='random', seed=0, knn_top1_random_init=55.0),  # no curve: no line
     }
-    assert ablation.knn_gain_curves(results) == {
+    assert lab.knn_gain_curves(results) == {
         'mst (mean of 2 seeds)': [(1, 1.5), (2, 2.5)],
         'dino': [(1, -1.0), (2, 1.0)],
     }
 
 
-def test_arm_curves_average_each_arms_seeds_at_shared_iterations(ablation, tmp_path):
+def test_arm_curves_average_each_arms_seeds_at_shared_iterations(tmp_path):
     def logged(run_key, rows):
         vis_data = tmp_path / run_key / '20261129_000000' / 'vis_data'
         vis_data.mkdir(parents=True)
@@ -199,25 +193,25 @@ def test_arm_curves_average_each_arms_seeds_at_shared_iterations(ablation, tmp_p
         for key in ('mst_seed0', 'mst_seed1', 'dino_seed0', 'block_seed0')
     }
 
-    curves = ablation.arm_curves(results, str(tmp_path), 'teacher_entropy')
+    curves = lab.arm_curves(results, str(tmp_path), 'teacher_entropy')
     assert curves == {'mst (mean of 2 seeds)': [(20, 3.5), (40, 2.5)], 'dino': [(20, 4.1)]}  # 60: seed 1 only
-    assert ablation.plot_arm_curves(results, str(tmp_path), 'teacher_entropy', str(tmp_path / 'entropy.png'))
-    assert not ablation.plot_arm_curves(results, str(tmp_path), 'no_such_key', str(tmp_path / 'none.png'))
+    assert lab.plot_arm_curves(results, str(tmp_path), 'teacher_entropy', str(tmp_path / 'entropy.png'))
+    assert not lab.plot_arm_curves(results, str(tmp_path), 'no_such_key', str(tmp_path / 'none.png'))
     assert (tmp_path / 'entropy.png').stat().st_size > 0 and not (tmp_path / 'none.png').exists()
 
 
-def _record_many(ablation, results_file, prefix, count):
+def _record_many(results_file, prefix, count):
     for i in range(count):
-        ablation.record_run(results_file, f'{prefix}{i}', dict(seed=i))
+        lab.record_run(results_file, f'{prefix}{i}', dict(seed=i))
 
 
-def test_runner_processes_sharing_a_work_dir_keep_each_others_runs(ablation, tmp_path):
+def test_runner_processes_sharing_a_work_dir_keep_each_others_runs(tmp_path):
     import multiprocessing
 
     results_file = str(tmp_path / 'results.json')
-    ablation.record_run(results_file, 'earlier', dict(seed=0))
+    lab.record_run(results_file, 'earlier', dict(seed=0))
     context = multiprocessing.get_context('fork')
-    writers = [context.Process(target=_record_many, args=(ablation, results_file, prefix, 40)) for prefix in ('a', 'b')]
+    writers = [context.Process(target=_record_many, args=(results_file, prefix, 40)) for prefix in ('a', 'b')]
     for writer in writers:
         writer.start()
     for writer in writers:
@@ -229,7 +223,7 @@ def test_runner_processes_sharing_a_work_dir_keep_each_others_runs(ablation, tmp
 
 @pytest.mark.parametrize('max_epochs', [2, 8])
 def test_budget_moves_schedules_to_the_new_length(max_epochs, tmp_path):
-    from mmmst_tools.fashion_mnist import budgeted_cfg
+    from mmmst.apis import budgeted_cfg
 
     cfg = budgeted_cfg(SMALL_CFG, str(tmp_path), 'data', 64, 64, 32, max_epochs)
     assert cfg.train_cfg.max_epochs == max_epochs

@@ -1,23 +1,15 @@
-"""MST on Fashion-MNIST on a CPU: a shortened config, pretraining, and k-NN evaluation (an experiment driver).
+"""A small pretraining on a CPU, then its k-NN evaluation: a config shortened to a budget, one Runner, the teacher
+beside the same network untrained and raw pixels.
 
-Shared by ``tools/demo.py`` (``make demo``) and ``tools/analysis_tools/mask_ablation.py``.
+The driver of ``tools/demo.py`` (``make demo``) and of the small-scale experiments beside the library
+(``projects/small_scale_lab``). The config needs ``knn_bank_dataloader`` and ``knn_query_dataloader`` next to
+``train_dataloader`` (the Fashion-MNIST configs have them).
 """
 
-import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from mmengine.config import Config
-
-from .config_checks import IDX_FILES
-
-FILES = [*IDX_FILES['train'], *IDX_FILES['test']]
-PREPARE = 'tools/dataset_converters/prepare_fashion_mnist.py'
-
-
-def missing_fashion_mnist(data_root: str) -> List[str]:
-    """The idx files (un-gzipped) not yet in ``data_root``; ``PREPARE`` puts them there."""
-    return [f for f in FILES if not osp.isfile(osp.join(data_root, f))]
 
 
 def budgeted_cfg(

@@ -8,6 +8,8 @@ from typing import Dict, Iterable, List
 
 from mmengine.config import Config, DictAction
 
+from mmmst.datasets.fashion_mnist import IDX_FILES
+
 
 class CfgOptionsAction(DictAction):
     """mmengine's ``--cfg-options`` action, with one line naming an option that has no ``=``."""
@@ -59,13 +61,6 @@ def _leaf_datasets(dataset) -> Iterable[dict]:
         yield from _leaf_datasets(dataset['dataset'])
     else:
         yield dataset
-
-
-#: the idx files of mmpretrain's MNIST / FashionMNIST (un-gzipped), by split
-IDX_FILES = dict(
-    train=('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-    test=('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
-)
 
 
 def check_idx_file(path: str) -> None:

@@ -1,4 +1,4 @@
-"""DINO projection head, used as MST's neck for student and teacher."""
+"""DINO's projection head, MST's neck for student and teacher (DINO's loss is the head, ``DINOHead``)."""
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,7 @@ from mmmst.registry import MODELS
 
 
 @MODELS.register_module()
-class MSTNeck(BaseModule):
+class DINONeck(BaseModule):
     """DINO projection head: MLP, L2 normalisation, weight-normalised prototypes.
 
     ``x -> Linear(in, hidden) -> GELU -> [Linear(hidden, hidden) -> GELU] * (num_layers - 2)
@@ -46,7 +46,7 @@ class MSTNeck(BaseModule):
             num_layers=num_layers,
         ).items():
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f'MSTNeck: {name} must be a positive int, got {value!r}')
+                raise ValueError(f'DINONeck: {name} must be a positive int, got {value!r}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         if num_layers == 1:
