@@ -15,8 +15,9 @@ setup-core:
 demo: setup-core
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
+# two or more test processes (pytest-xdist, at most 4): most tests wait on a command they started
 test: setup
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n auto --maxprocesses 4 $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check mmmst tools tests configs projects setup.py
