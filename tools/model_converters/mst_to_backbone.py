@@ -12,37 +12,8 @@ import argparse
 import os
 import os.path as osp
 import sys
-from collections import OrderedDict
 
 import torch
-
-PREFIXES = dict(teacher='teacher.module.backbone.', student='backbone.')
-DROPPED = ('mask_token',)
-
-
-def convert(checkpoint: dict, source: str = 'teacher', filename: str = '<checkpoint>') -> OrderedDict:
-    """``backbone.*`` state dict of the teacher or student backbone in an MST checkpoint.
-
-    Raises:
-        KeyError: the checkpoint has no ``state_dict``, or no key with the expected prefix.
-    """
-    if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
-        keys = sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise KeyError(f'{filename}: not an mmengine checkpoint (no "state_dict"; found {keys})')
-    prefix = PREFIXES[source]
-    state = checkpoint['state_dict']
-    out = OrderedDict(
-        ('backbone.' + key[len(prefix) :], value)
-        for key, value in state.items()
-        if key.startswith(prefix) and not key[len(prefix) :].startswith(DROPPED)
-    )
-    if not out:
-        raise KeyError(
-            f'{filename}: no "{prefix}*" keys, so it is not an MST pretraining checkpoint '
-            f'(first keys: {sorted(state)[:5]})'
-        )
-    return out
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,11 +28,13 @@ def main(argv=None):
     from mmengine.runner import CheckpointLoader
 
     import mmmst  # noqa: F401  (weights-only loading of mmengine checkpoints)
+    from mmmst.apis.export import mst_backbone_state
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
     try:
         checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu', logger='silent')
-        state_dict = convert(checkpoint, 'student' if args.student else 'teacher', args.src)
+        backbone = mst_backbone_state(checkpoint, 'student' if args.student else 'teacher', args.src)
+        state_dict = {'backbone.' + key: value for key, value in backbone.items()}
     except KeyError as err:
         sys.exit(f'error: {err.args[0]}')
     except (CorruptCheckpointError, UnsafeCheckpointError) as err:

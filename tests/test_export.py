@@ -1,0 +1,57 @@
+"""Taking the backbone out: ``tools/model_converters/mst_to_timm.py`` gives timm models whose features equal the
+MST teacher's on the same images."""
+
+import pytest
+import torch
+
+from tests.helpers import PY, SMALL_CFG, last_line, run
+
+timm = pytest.importorskip('timm')
+DEIT_S_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
+
+
+def test_deit_small_loads_into_timms_vit_small_with_equal_features(mst_checkpoints, tmp_path):
+    from mmmst.models import MSTViT
+
+    checkpoint, teacher_state = mst_checkpoints['vit']
+    out = tmp_path / 'timm.pth'
+    result = run([PY, 'tools/model_converters/mst_to_timm.py', checkpoint, str(out), '--config', DEIT_S_CFG])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "timm.create_model('vit_small_patch16_224', num_classes=0)" in result.stdout
+    model = timm.create_model('vit_small_patch16_224', num_classes=0, pretrained=False).eval()
+    model.load_state_dict(torch.load(out))  # strict: every key of timm's model, nothing else
+    teacher = MSTViT(arch='deit-small', with_mask_token=True)
+    teacher.load_state_dict(teacher_state)
+    teacher.eval()
+    images = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), teacher(images)[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_the_small_cpu_model_loads_into_the_timm_vit_it_prints(one_epoch_run, tmp_path):
+    """The config saved in the checkpoint gives the shape; timm builds it from the arguments the tool prints."""
+    from mmengine.config import Config
+
+    from mmmst.apis import init_model
+    from mmmst.apis.export import timm_vit_kwargs
+
+    out = tmp_path / 'timm.pth'
+    result = run([PY, 'tools/model_converters/mst_to_timm.py', str(one_epoch_run / 'epoch_1.pth'), str(out)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    cfg = Config.fromfile(SMALL_CFG)
+    kwargs = timm_vit_kwargs(cfg.model.backbone)
+    assert f'timm.models.VisionTransformer({", ".join(f"{k}={v!r}" for k, v in kwargs.items())})' in result.stdout
+    model = timm.models.VisionTransformer(**kwargs).eval()
+    model.load_state_dict(torch.load(out))
+    mst = init_model(cfg, str(one_epoch_run / 'epoch_1.pth'))
+    images = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), mst.extract_feat(images)[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_swin_checkpoint_is_refused_in_one_line(mst_checkpoints, tmp_path):
+    checkpoint, _ = mst_checkpoints['swin']
+    result = run([PY, 'tools/model_converters/mst_to_timm.py', checkpoint, str(tmp_path / 'out.pth'),
+                  '--config', 'configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py'])  # fmt: skip
+    assert result.returncode != 0 and not (tmp_path / 'out.pth').exists()
+    assert last_line(result).startswith(f'error: {checkpoint}: ') and 'only MSTViT backbones convert' in last_line(result)
