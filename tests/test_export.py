@@ -54,4 +54,5 @@ def test_a_swin_checkpoint_is_refused_in_one_line(mst_checkpoints, tmp_path):
     result = run([PY, 'tools/model_converters/mst_to_timm.py', checkpoint, str(tmp_path / 'out.pth'),
                   '--config', 'configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py'])  # fmt: skip
     assert result.returncode != 0 and not (tmp_path / 'out.pth').exists()
-    assert last_line(result).startswith(f'error: {checkpoint}: ') and 'only MSTViT backbones convert' in last_line(result)
+    line = last_line(result)
+    assert line.startswith(f'error: {checkpoint}: ') and 'only MSTViT backbones convert' in line

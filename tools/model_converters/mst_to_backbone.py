@@ -15,6 +15,7 @@ import sys
 
 import torch
 
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='MST pretraining checkpoint')
