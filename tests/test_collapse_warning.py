@@ -1,0 +1,98 @@
+"""CollapseWarningHook: one WARNING line when a collapse symptom holds for ``patience`` windows; the run goes on."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from mmmst.engine.hooks import CollapseWarningHook
+from tests.helpers import PY, SMALL_CFG, run, small_train_options
+
+EVERY_ITERATION = ['custom_hooks.2.interval=1', 'custom_hooks.2.patience=2', 'custom_hooks.2.begin_iters=0']
+
+
+def collapse_lines(result):
+    return [line for line in (result.stdout + result.stderr).splitlines() if 'collapse:' in line]
+
+
+def test_a_forced_uniform_collapse_warns_once_and_the_run_goes_on(fashion_mnist, tmp_path):
+    """A teacher temperature of 100 flattens the teacher's output from the first iteration."""
+    flat = ['model.head.teacher_temp=100.0', 'model.head.warmup_teacher_temp=100.0']
+    result = run(
+        [PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + EVERY_ITERATION + flat
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = collapse_lines(result)
+    assert len(lines) == 1 and 'uniform collapse' in lines[0] and 'docs/troubleshooting.md' in lines[0], lines
+    assert f'log K = {math.log(64):.3f}' in lines[0] and 'WARNING' in lines[0]
+    assert (tmp_path / 'epoch_1.pth').is_file()  # not stopped
+
+
+def test_the_default_recipe_does_not_warn(fashion_mnist, tmp_path):
+    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + EVERY_ITERATION)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert collapse_lines(result) == []
+
+
+class FakeRunner(SimpleNamespace):
+    def __init__(self):
+        warnings = []
+        super().__init__(iter=0, warnings=warnings, logger=SimpleNamespace(warning=warnings.append))
+
+
+def feed(hook, runner, windows):
+    """One iteration per window (interval 1), each with the given monitors."""
+    for monitors in windows:
+        hook.after_train_iter(runner, runner.iter, outputs=monitors)
+        runner.iter += 1
+
+
+@pytest.mark.parametrize(
+    'healthy, collapsed, symptom',
+    [
+        (dict(teacher_entropy=1.0, teacher_feature_std=0.05), dict(teacher_entropy=0.01, teacher_feature_std=1e-4),
+         'one-hot collapse'),
+        (dict(teacher_entropy=2.0), dict(teacher_entropy=0.99 * math.log(64)), 'uniform collapse'),
+    ],
+)  # fmt: skip
+def test_each_symptom_needs_patience_windows_in_a_row(healthy, collapsed, symptom):
+    hook = CollapseWarningHook(interval=1, patience=3, begin_iters=0)
+    hook.log_k = math.log(64)
+    runner = FakeRunner()
+    loss = dict(loss=1.0, kl_teacher_student=0.5)
+    feed(hook, runner, [{**collapsed, **loss}] * 2 + [{**healthy, **loss}] + [{**collapsed, **loss}] * 2)
+    assert runner.warnings == []  # two, a healthy window, two: never three in a row
+    feed(hook, runner, [{**collapsed, **loss}] * 3)
+    assert len(runner.warnings) == 1 and symptom in runner.warnings[0]
+
+
+def test_a_flat_loss_with_no_kl_is_named_and_a_moving_loss_is_not():
+    hook = CollapseWarningHook(interval=1, patience=2, begin_iters=0)
+    hook.log_k = math.log(64)
+    runner = FakeRunner()
+    feed(hook, runner, [dict(loss=3.0 - 0.1 * i, kl_teacher_student=1e-4, teacher_entropy=2.0) for i in range(5)])
+    assert runner.warnings == []  # KL near 0, but the loss still falls
+    feed(hook, runner, [dict(loss=2.5, kl_teacher_student=1e-4, teacher_entropy=2.0)] * 3)
+    assert len(runner.warnings) == 1 and 'nothing left to learn' in runner.warnings[0]
+
+
+def test_nothing_is_read_before_begin_iters():
+    hook = CollapseWarningHook(interval=1, patience=1, begin_iters=10)
+    hook.log_k = math.log(64)
+    runner = FakeRunner()
+    feed(hook, runner, [dict(loss=1.0, teacher_entropy=math.log(64))] * 10)
+    assert runner.warnings == []
+    feed(hook, runner, [dict(loss=1.0, teacher_entropy=math.log(64))])
+    assert len(runner.warnings) == 1
+
+
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(interval=0), 'interval must be an int >= 1, got 0'),
+        (dict(uniform_margin=1.5), 'uniform_margin must be in (0, 1), got 1.5'),
+    ],
+)
+def test_bad_settings_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')):
+        CollapseWarningHook(**kwargs)
