@@ -58,6 +58,39 @@ def knn_predict(
     return torch.cat(preds)
 
 
+@torch.no_grad()
+def nearest_neighbours(feats: torch.Tensor, k: int, chunk_size: int = 1024):
+    """Each sample's ``k`` most cosine-similar *other* samples of the same set (itself excluded).
+
+    Args:
+        feats (Tensor): (N, C) features (normalised here).
+
+    Returns:
+        tuple: (N, k') similarities and (N, k') indices, nearest first, k' = min(k, N - 1).
+    """
+    feats = F.normalize(feats.float(), dim=1)
+    k = min(k, feats.shape[0] - 1)
+    sims, idxs = [], []
+    for start in range(0, feats.shape[0], chunk_size):
+        sim = feats[start : start + chunk_size] @ feats.t()
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + start] = -float('inf')  # not one's own neighbour
+        top = sim.topk(k, dim=1)
+        sims.append(top.values)
+        idxs.append(top.indices)
+    return torch.cat(sims), torch.cat(idxs)
+
+
+def knn_top1_leave_one_out(feats, labels, num_classes, k=20, temperature=0.07) -> float:
+    """k-NN top-1 (percent) of one labelled set against itself, each sample voted on by the others (DINO's
+    weighted vote); for a folder with no separate bank."""
+    sim, idx = nearest_neighbours(feats, k)
+    labels = labels.long()
+    votes = torch.zeros(feats.shape[0], num_classes)
+    votes.scatter_add_(1, labels[idx], (sim / temperature).exp())
+    return (votes.argmax(dim=1) == labels).float().mean().item() * 100
+
+
 def knn_top1(bank_feats, bank_labels, query_feats, query_labels, num_classes, k=20, temperature=0.07) -> float:
     """k-NN top-1 accuracy in percent (see :func:`knn_predict`)."""
     preds = knn_predict(bank_feats, bank_labels, query_feats, num_classes, k, temperature)

@@ -140,6 +140,24 @@ def _check_dataset_files(loader: str, dataset: dict) -> None:
                 raise FileNotFoundError(f'{loader}: annotation file {path!r} does not exist')
             if split != 'test' and dataset.get('with_label', True):
                 check_annotation_file(path)
+        elif kind == 'CustomDataset' and not dataset.get('with_label', True):
+            check_folder_has_images(loader, folder, dataset.get('extensions') or CUSTOM_EXTENSIONS)
+
+
+#: mmpretrain's CustomDataset extensions, when a config gives none
+CUSTOM_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
+
+
+def check_folder_has_images(loader: str, folder: str, extensions) -> None:
+    """An unlabeled image folder (any depth) holds at least one file with one of ``extensions``; the walk stops at
+    the first one, so a large folder costs nothing."""
+    suffixes = tuple(e.lower() for e in extensions)
+    for _, _, files in os.walk(folder, followlinks=True):
+        if any(f.lower().endswith(suffixes) for f in files):
+            return
+    raise FileNotFoundError(
+        f'{loader}: no image in {folder!r} or its sub-folders (extensions searched: {", ".join(suffixes)})'
+    )
 
 
 def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:

@@ -86,6 +86,39 @@ class MSTVisualizer(UniversalVisualizer):
         fig.tight_layout()
         return self._show(name, _figure_to_rgb(fig), out_file, step)
 
+    def visualize_neighbours(
+        self,
+        queries: List[np.ndarray],
+        neighbours: List[List[np.ndarray]],
+        similarities: List[List[float]],
+        titles: Optional[List[str]] = None,
+        name: str = 'neighbours',
+        out_file: Optional[str] = None,
+        step: int = 0,
+    ) -> np.ndarray:
+        """One row per query image, followed by its nearest neighbours, each titled with its cosine similarity.
+
+        Args:
+            queries (list[ndarray]): (H, W, 3) RGB uint8 images.
+            neighbours (list[list[ndarray]]): per query, its k neighbours, nearest first.
+            similarities (list[list[float]]): per query, the neighbours' cosine similarities.
+            titles (list[str], optional): one title per query (its file name, say).
+        """
+        k = max(len(row) for row in neighbours)
+        fig, axes = _subplots(len(queries), k + 1, (1.5 * (k + 1), 1.6 * len(queries)))
+        for r, (query, row, sims) in enumerate(zip(queries, neighbours, similarities)):
+            axes[r, 0].imshow(query)
+            axes[r, 0].set_title(titles[r] if titles else 'query', fontsize=6)
+            for c, (image, sim) in enumerate(zip(row, sims), start=1):
+                axes[r, c].imshow(image)
+                axes[r, c].set_title(f'{sim:.3f}', fontsize=6)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.axis('off') if not ax.images else None
+        fig.tight_layout()
+        return self._show(name, _figure_to_rgb(fig), out_file, step)
+
     def visualize_curves(
         self,
         curves: Dict[str, Curve],

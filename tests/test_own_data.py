@@ -1,0 +1,85 @@
+"""docs/own_data.md, command by command, on a generated folder of "photos": nested sub-folders, mixed formats, one
+corrupt file. Only the folder, the epochs and the batch differ from what a user types."""
+
+import os
+import re
+import shlex
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import PY, ROOT, run
+
+DOC = os.path.join(ROOT, 'docs/own_data.md')
+SMALL_RUN = [
+    'train_cfg.max_epochs=1',
+    'train_dataloader.batch_size=4',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+]
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    """18 images in cats/, dogs/indoor/, dogs/outdoor/ (PNG, JPEG, BMP, several sizes) and a corrupt JPEG."""
+    import cv2
+
+    root = tmp_path_factory.mktemp('my_photos')
+    rng = np.random.default_rng(0)
+    for folder, colour in (('cats', (40, 40, 200)), ('dogs/indoor', (200, 60, 40)), ('dogs/outdoor', (60, 200, 60))):
+        os.makedirs(root / folder)
+        for i, ext in enumerate(['png', 'jpg', 'bmp', 'JPEG', 'png', 'jpg']):
+            image = np.clip(rng.normal(0, 30, (48 + 8 * i, 64, 3)) + colour, 0, 255).astype(np.uint8)
+            cv2.circle(image, (32, 24), 10 + i, (255, 255, 255), -1)
+            cv2.imwrite(str(root / folder / f'img_{i}.{ext}'), image)
+    (root / 'cats' / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not a whole JPEG')
+    return root
+
+
+def doc_commands():
+    """The ``bash`` blocks of docs/own_data.md, one command each."""
+    return [block.strip() for block in re.findall(r'```bash\n(.*?)```', open(DOC).read(), re.S)]
+
+
+def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
+    timm = pytest.importorskip('timm')
+    train, extract, export = doc_commands()
+
+    def as_run(command):
+        command = command.replace('data/my_photos', str(photos)).replace('work_dirs/my_photos', str(tmp_path))
+        return [PY if word == 'python' else word for word in shlex.split(command.replace('epoch_20', 'epoch_1'))]
+
+    trained = run(as_run(train) + SMALL_RUN)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    out = trained.stdout + trained.stderr
+    assert 'LR is set based on batch size of 256 and the current batch size is 4' in out
+    assert f'skipped unreadable image {photos / "cats" / "broken.jpg"}' in out
+    assert (tmp_path / 'epoch_1.pth').is_file()
+
+    extracted = run(as_run(extract))
+    assert extracted.returncode == 0, extracted.stderr[-3000:]
+    saved = np.load(tmp_path / 'features.npz')
+    assert saved['features'].shape == (18, 192) and len(saved['paths']) == 18  # the corrupt file skipped, named
+    assert f'skipped {photos / "cats" / "broken.jpg"}' in extracted.stderr
+    np.testing.assert_allclose(np.linalg.norm(saved['features'], axis=1), 1.0, rtol=1e-5)
+    assert sorted(saved['paths'])[0] == os.path.join('cats', 'img_0.png')
+    assert 'k-NN top-1 by folder name (2 folders' in extracted.stdout  # cats, dogs (dogs/* are one folder)
+    assert (tmp_path / 'neighbours.png').stat().st_size > 10_000
+
+    exported = run(as_run(export))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    arguments = re.search(r'timm\.models\.VisionTransformer\((.*)\)', exported.stdout).group(1)
+    model = eval(f'timm.models.VisionTransformer({arguments})', {'timm': timm}).eval()
+    model.load_state_dict(torch.load(tmp_path / 'backbone_timm.pth'))
+    assert model(torch.randn(2, 3, 64, 64)).shape == (2, 192)
+
+
+def test_a_folder_without_images_fails_at_start_naming_it(tmp_path):
+    (tmp_path / 'photos' / 'notes').mkdir(parents=True)
+    (tmp_path / 'photos' / 'notes' / 'readme.txt').write_text('no pictures here')
+    train = doc_commands()[0].replace('data/my_photos', str(tmp_path / 'photos'))
+    result = run([PY if w == 'python' else w for w in shlex.split(train.replace('work_dirs/my_photos', str(tmp_path)))])
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: train_dataloader: no image in '{tmp_path / 'photos'}") and '.webp' in last, last

@@ -1,0 +1,156 @@
+"""Teacher features of every image in a folder, and a picture of each query's nearest neighbours: judging a
+pretraining without labels.
+
+    python tools/analysis_tools/extract_features.py <pretraining config> <checkpoint> <folder> --out features.npz
+    python tools/analysis_tools/extract_features.py <config> <checkpoint> <folder> --out features.npz \\
+        --neighbours neighbours.png --num-queries 8 --k 5
+
+``features.npz`` holds ``features`` (N, C) float32, the teacher's CLS features L2-normalised (what MST's k-NN
+compares), and ``paths`` (N,), each image's path relative to the folder. Images are read recursively with the
+config's extensions, resized (shorter side) and centre-cropped to the config's global view size. The picture has
+one row per query image (spread evenly over the folder), followed by its ``k`` nearest neighbours in the folder
+and their cosine similarities. Where every image sits in a class sub-folder (two or more), the k-NN top-1 by
+folder name is printed too (20 neighbours, T = 0.07, each image voted on by all the others).
+"""
+
+import argparse
+import copy
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+
+from mmmst.apis import CheckpointMismatchError, image_loader_cfg, init_model
+from mmmst.engine.non_finite import NonFiniteError
+from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.utils import CfgOptionsAction, load_checked_config
+from mmmst.utils.config_checks import CUSTOM_EXTENSIONS, check_folder_has_images
+
+
+def folder_labels(paths):
+    """Class indices from each path's first folder, or None unless every image is in one of >= 2 sub-folders."""
+    folders = [p.split(os.sep)[0] if os.sep in p else None for p in paths]
+    names = sorted(set(folders))
+    if None in names or len(names) < 2:
+        return None, names
+    return np.array([names.index(f) for f in folders]), names
+
+
+def encode_folder(model, dataset_cfg, folder, batch_size):
+    """(N, C) L2-normalised teacher CLS features of every readable image, and their paths relative to ``folder``.
+
+    An unreadable file is skipped with a warning naming it, so that features and paths stay aligned."""
+    import torch
+    from mmengine.dataset import Compose, default_collate
+    from mmengine.registry import DATASETS
+    from mmengine.utils import ProgressBar
+
+    from mmmst.datasets.transforms.loading import UnreadableImageError
+
+    dataset = DATASETS.build(dataset_cfg)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    pipeline = Compose(dataset_cfg.pipeline)
+    print(f'{len(infos)} images in {folder}')
+    features, paths, batch, skipped = [], [], [], []
+    bar = ProgressBar(len(infos))
+
+    def flush():
+        data = model.data_preprocessor(default_collate(batch), False)
+        with torch.no_grad():
+            out = model.extract_feat(data['inputs'])
+        features.append((out[-1] if isinstance(out, (tuple, list)) else out).float().flatten(1).cpu())
+        batch.clear()
+
+    for info in infos:
+        try:
+            batch.append(pipeline(dict(img_path=info['img_path'])))
+            paths.append(osp.relpath(info['img_path'], folder))
+        except UnreadableImageError as err:
+            skipped.append(str(err))
+        bar.update()
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    print()
+    for message in skipped:
+        print(f'warning: skipped {message}', file=sys.stderr)
+    if not paths:
+        sys.exit(f'error: none of the {len(infos)} images in {folder} could be read')
+    return torch.nn.functional.normalize(torch.cat(features), dim=1), paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='the pretraining config of the checkpoint')
+    parser.add_argument('checkpoint')
+    parser.add_argument('folder', help='a folder of images (any depth of sub-folders)')
+    parser.add_argument('--out', required=True, help='the .npz file to write')
+    parser.add_argument('--neighbours', help='also draw the nearest neighbours to this PNG file')
+    parser.add_argument('--num-queries', type=int, default=8, help='query images in the picture')
+    parser.add_argument('--k', type=int, default=5, help='neighbours per query in the picture')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    args = parser.parse_args(argv)
+    for name in ('num_queries', 'k', 'batch_size'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    for path in (args.config, args.checkpoint):
+        if not osp.isfile(path):
+            sys.exit(f'error: {path!r} does not exist')
+    if not osp.isdir(args.folder):
+        sys.exit(f'error: {args.folder!r} is not a folder')
+
+    import torch
+
+    from mmmst.evaluation import knn_top1_leave_one_out, nearest_neighbours
+
+    try:
+        cfg = load_checked_config(args.config, args.cfg_options, loaders=())
+        loader_cfg = copy.deepcopy(image_loader_cfg(cfg))
+        dataset = loader_cfg.dataset
+        dataset.update(type='CustomDataset', data_root=args.folder, with_label=False, data_prefix='', ann_file='')
+        dataset.pop('split', None)
+        dataset.pop('indices', None)
+        check_folder_has_images('folder', args.folder, dataset.get('extensions') or CUSTOM_EXTENSIONS)
+    except (KeyError, FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err.args[0]}')
+    try:
+        model = init_model(cfg, args.checkpoint)
+    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
+        sys.exit(f'error: {err}')
+    features, paths = encode_folder(model, loader_cfg.dataset, args.folder, args.batch_size)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    np.savez(args.out, features=features.numpy().astype(np.float32), paths=np.array(paths))
+    print(f'written: {args.out} ({features.shape[0]} x {features.shape[1]} teacher CLS features, L2-normalised)')
+
+    labels, names = folder_labels(paths)
+    if labels is not None:
+        top1 = knn_top1_leave_one_out(features, torch.from_numpy(labels), len(names))
+        print(f'k-NN top-1 by folder name ({len(names)} folders, 20 neighbours, leave-one-out): {top1:.2f}')
+    if args.neighbours:
+        import mmcv
+
+        from mmmst.visualization import visualizer
+
+        sims, idxs = nearest_neighbours(features, args.k)
+        queries = np.linspace(0, len(paths) - 1, min(args.num_queries, len(paths))).round().astype(int)
+        size = next(t['crop_size'] for t in loader_cfg.dataset.pipeline if t['type'] == 'CenterCrop')
+
+        def image(i):
+            loaded = mmcv.imread(osp.join(args.folder, paths[i]), channel_order='rgb')
+            return mmcv.imresize(loaded, (size, size))
+
+        visualizer().visualize_neighbours(
+            [image(q) for q in queries],
+            [[image(j) for j in idxs[q].tolist()] for q in queries],
+            [sims[q].tolist() for q in queries],
+            titles=[paths[q] for q in queries],
+            out_file=args.neighbours,
+        )
+        print(f'written: {args.neighbours}')
+
+
+if __name__ == '__main__':
+    main()
