@@ -28,6 +28,7 @@ custom_hooks = [
     dict(type='TeacherTempHook'),  # teacher temperature warm-up, schedule in model.head
     dict(type='FreezeLastLayerHook', freeze_epochs=1),  # DINO: prototypes frozen in the first epoch
     dict(type='CollapseWarningHook'),  # one WARNING line when the collapse monitors say so (docs/troubleshooting.md)
+    dict(type='SkippedImagesHook'),  # with skip_unreadable=True: how many images each epoch skipped
 ]
 
 # lr above is for 1024 images per iteration; `--auto-scale-lr` rescales it for another total batch.

@@ -1,5 +1,6 @@
 """Image loading whose failures name the file."""
 
+import multiprocessing
 from typing import Optional
 
 from mmcv.transforms import LoadImageFromFile
@@ -35,6 +36,14 @@ class LoadImageWithPath(LoadImageFromFile):
         self.skip_unreadable = skip_unreadable
         self.num_skipped = 0
         self.num_read = 0
+        # every process's skips, summed: the dataloader workers forked from the main process share it
+        # (``SkippedImagesHook`` logs it after each epoch); a pickled copy (spawned workers) counts on its own
+        self.skipped_everywhere = multiprocessing.Value('l', 0) if skip_unreadable else None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state['skipped_everywhere'] = None  # shared memory travels by fork only
+        return state
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
@@ -45,6 +54,9 @@ class LoadImageWithPath(LoadImageFromFile):
             if not self.skip_unreadable:
                 raise UnreadableImageError(f'{path}: cannot read this image ({type(err).__name__}: {said})') from err
             self.num_skipped += 1
+            if self.skipped_everywhere is not None:
+                with self.skipped_everywhere.get_lock():
+                    self.skipped_everywhere.value += 1
             if self.num_read == 0 and self.num_skipped >= self.NONE_READ_LIMIT:
                 raise UnreadableImageError(
                     f'none of the {self.num_skipped} images tried could be read (the last: {path}: {said}); '
