@@ -143,8 +143,9 @@ class MST(BaseSelfSupervisor):
             data_samples (list[DataSample]): unused.
 
         Returns:
-            dict: ``loss_dino`` and, with a decoder, ``loss_restore``; the collapse monitors of
-            :meth:`collapse_monitors` (logged, not optimised).
+            dict: ``loss_dino`` and, with a decoder, ``loss_restore``; the collapse monitors, logged, not optimised:
+            the head's (``teacher_entropy``, ``kl_teacher_student``, ``center_norm``; :meth:`DINOHead.loss`) and
+            ``teacher_feature_std``, ``mask_ratio`` (:meth:`collapse_monitors`).
         """
         if len(inputs) < NUM_GLOBAL_VIEWS:
             raise ValueError(f'MST: expects >= {NUM_GLOBAL_VIEWS} views per sample, got {len(inputs)}')
