@@ -99,8 +99,10 @@ done_step
 # Pin what is installed now so that no later step swaps torch or setuptools underneath.
 CONSTRAINTS="$VENV/mmmst-constraints.txt"
 {
-  echo "torch==$($PY -c 'import torch; print(torch.__version__)')"
-  echo "torchvision==$($PY -c 'import torchvision; print(torchvision.__version__)')"
+  # the installed distributions' versions (torch.__version__ may carry a local label, +cu130, that the
+  # distribution's own version lacks, and pip would then look for a torch that no index has)
+  echo "torch==$($PY -c 'import importlib.metadata as m; print(m.version("torch"))')"
+  echo "torchvision==$($PY -c 'import importlib.metadata as m; print(m.version("torchvision"))')"
   echo "setuptools==80.9.0"
   echo "mmcv==$MMCV_VERSION"
   echo "mmcv-lite==$MMCV_VERSION"
@@ -192,7 +194,7 @@ else
   done_step
 
   step "test tools"
-  if ! $PY -c "import pytest, ruff" 2>/dev/null; then
+  if ! $PY -c "import pytest, ruff, xdist, timm" 2>/dev/null; then
     pip_install -c "$CONSTRAINTS" -r "$ROOT/requirements/tests.txt"
   fi
   done_step
