@@ -7,8 +7,10 @@ as ``type='mmpretrain.MSTViT'`` from mmdet and mmseg.
 """
 
 from mmpretrain.registry import (
+    DATA_SAMPLERS,
     DATASETS,
     HOOKS,
+    LOOPS,
     METRICS,
     MODEL_WRAPPERS,
     MODELS,
@@ -18,8 +20,10 @@ from mmpretrain.registry import (
 )
 
 __all__ = [
+    'DATA_SAMPLERS',
     'DATASETS',
     'HOOKS',
+    'LOOPS',
     'METRICS',
     'MODEL_WRAPPERS',
     'MODELS',

@@ -1,24 +1,85 @@
 #!/usr/bin/env bash
 # bash tools/slurm_train.sh <partition> <job-name> <config> [train.py options]
-# GPUS (total, default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS as in mmpretrain.
+# GPUS (total, default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS as in mmpretrain: runs the job with srun.
+#
+# Requeue mode, for jobs longer than the time limit or on preemptible partitions (docs/preemption.md):
+#   REQUEUE=1 bash tools/slurm_train.sh <partition> <job-name> <config> --work-dir <dir> [train.py options]
+# submits this script with sbatch --requeue --signal=USR1@${SIGNAL_SECONDS:-120}. Slurm sends SIGUSR1 that many
+# seconds before the time limit (SIGTERM on a preemption); tools/train.py finishes its iteration, saves
+# <dir>/iter_<i>.pth and exits with 75; the job then requeues itself, and the restarted job resumes from <dir>'s
+# last checkpoint by itself. SBATCH_ARGS passes more sbatch options (--time=..., --account=...).
 set -x
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3
-shift 3
+shift 3 || { echo "usage: $0 <partition> <job-name> <config> [options]" >&2; exit 2; }
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
+# (a batch job runs a copy of this script in slurm's spool directory: the submitting run passes the tools' path)
+TOOLS=${MMMST_TOOLS:-$(cd "$(dirname "$0")" && pwd)}
+PREEMPTED=75  # tools/train.py's exit code after saving on SIGTERM / SIGUSR1
 
-PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-srun -p "${PARTITION}" \
-    --job-name="${JOB_NAME}" \
-    --gres=gpu:"${GPUS_PER_NODE}" \
-    --ntasks="${GPUS}" \
-    --ntasks-per-node="${GPUS_PER_NODE}" \
-    --cpus-per-task="${CPUS_PER_TASK}" \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" --launcher="slurm" "$@"
+if [ "${REQUEUE:-0}" != 1 ]; then
+    PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
+    exec srun -p "${PARTITION}" \
+        --job-name="${JOB_NAME}" \
+        --gres=gpu:"${GPUS_PER_NODE}" \
+        --ntasks="${GPUS}" \
+        --ntasks-per-node="${GPUS_PER_NODE}" \
+        --cpus-per-task="${CPUS_PER_TASK}" \
+        --kill-on-bad-exit=1 \
+        ${SRUN_ARGS} \
+        "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "$@"
+fi
+
+# requeue mode: the work dir is where the restarted job finds its checkpoint
+WORK_DIR=""
+previous=""
+for arg in "$@"; do
+    [ "$previous" = --work-dir ] && WORK_DIR=$arg
+    case $arg in --work-dir=*) WORK_DIR=${arg#--work-dir=} ;; esac
+    previous=$arg
+done
+if [ -z "$WORK_DIR" ]; then
+    echo "error: REQUEUE=1 needs --work-dir <dir>: the requeued job resumes from the checkpoint there" >&2
+    exit 2
+fi
+
+if [ -z "${MMMST_IN_BATCH_JOB:-}" ]; then
+    # on the login node: submit this script as the batch job (it runs the branch below, in the job; sbatch
+    # passes the environment on)
+    mkdir -p "$WORK_DIR"
+    export MMMST_TOOLS="$TOOLS" MMMST_IN_BATCH_JOB=1
+    exec sbatch --partition="${PARTITION}" \
+        --job-name="${JOB_NAME}" \
+        --gres=gpu:"${GPUS_PER_NODE}" \
+        --ntasks="${GPUS}" \
+        --ntasks-per-node="${GPUS_PER_NODE}" \
+        --cpus-per-task="${CPUS_PER_TASK}" \
+        --requeue \
+        --signal=USR1@"${SIGNAL_SECONDS:-120}" \
+        --open-mode=append \
+        --output="${WORK_DIR}/slurm-%j.out" \
+        ${SBATCH_ARGS:-} \
+        "$TOOLS/slurm_train.sh" "$PARTITION" "$JOB_NAME" "$CONFIG" "$@"
+fi
+
+# in the job (first start or requeued): resume when an earlier start left a checkpoint
+RESUME=()
+if [ -f "$WORK_DIR/last_checkpoint" ]; then
+    RESUME=(--resume)
+fi
+# a preemption's SIGTERM also reaches this shell: wait for train.py's save instead of dying first
+trap 'echo "slurm_train.sh: SIGTERM; waiting for train.py to save"' TERM
+PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
+srun --kill-on-bad-exit=1 ${SRUN_ARGS} \
+    "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "$@" "${RESUME[@]}"
+status=$?
+if [ "$status" = "$PREEMPTED" ]; then
+    echo "slurm_train.sh: train.py saved and stopped on a signal; requeueing job ${SLURM_JOB_ID}"
+    scontrol requeue "${SLURM_JOB_ID}"
+fi
+exit "$status"

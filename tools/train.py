@@ -97,6 +97,11 @@ def merge_args(cfg, args):
     return cfg
 
 
+def is_first_process() -> bool:
+    """Rank 0 before the process group exists (torchrun sets RANK; srun sets SLURM_PROCID)."""
+    return os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0'
+
+
 def fall_back_to_full_precision(cfg) -> None:
     """Without a GPU, ``AmpOptimWrapper`` (the ImageNet configs' ``-amp-``) becomes ``OptimWrapper``, one warning.
 
@@ -111,7 +116,7 @@ def fall_back_to_full_precision(cfg) -> None:
     for key in ('loss_scale', 'dtype', 'use_fsdp'):
         wrapper.pop(key, None)
     wrapper.type = 'OptimWrapper'
-    if os.environ.get('RANK', '0') == '0':  # one line, not one per process
+    if is_first_process():  # one line, not one per process
         print(
             'warning: no GPU visible: mixed precision (AmpOptimWrapper) needs one; training in full precision',
             file=sys.stderr,
@@ -126,6 +131,8 @@ def main(argv=None):
     from mmmst.datasets.transforms.loading import UnreadableImageError
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
+    from mmmst.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
+    from mmmst.engine.resumable_loop import ResumeError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
     from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
     from mmmst.utils import (
@@ -151,7 +158,7 @@ def main(argv=None):
                 'Give a checkpoint of this config, or pass --non-strict to load what fits and initialise the rest',
             )
         del model
-        if os.environ.get('RANK', '0') == '0':
+        if is_first_process():
             try:
                 lock_work_dir(cfg.work_dir)
             except OSError as err:  # a read-only file system, no permission
@@ -167,7 +174,12 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg)
     try:
         runner.train()
-    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError) as err:
+    except Preempted:
+        # SIGTERM / SIGUSR1: the iteration checkpoint is written and the log names it
+        if on_cpu:
+            close_cpu_process_group(PREEMPTED_EXIT_CODE)
+        sys.exit(PREEMPTED_EXIT_CODE)
+    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError, ResumeError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
     except UnreadableImageError as err:

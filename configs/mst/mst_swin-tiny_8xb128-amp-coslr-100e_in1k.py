@@ -7,3 +7,6 @@ _base_ = [
 ]
 
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')  # DINO: mixed precision
+# an epoch is 1,251 iterations (20 minutes and more): also a checkpoint every 1,000 iterations, the last 2 kept
+# (SIGTERM / SIGUSR1 save at once; docs/preemption.md)
+default_hooks = dict(checkpoint=dict(iter_interval=1000, max_keep_iter_ckpts=2))

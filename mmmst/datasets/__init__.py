@@ -1,4 +1,5 @@
 from . import transforms
+from .samplers import ResumableSampler
 from .transforms import *  # noqa: F401,F403
 
-__all__ = [*transforms.__all__]
+__all__ = ['ResumableSampler', *transforms.__all__]

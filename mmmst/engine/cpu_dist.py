@@ -9,6 +9,7 @@ skips its own set-up) and select :class:`CPUDistributedDataParallel` as the mode
 import gc
 import logging
 import os
+import subprocess
 import sys
 
 import torch
@@ -22,21 +23,36 @@ CPU_WRAPPER = 'mmpretrain.CPUDistributedDataParallel'
 
 
 def init_cpu_process_group(launcher: str) -> bool:
-    """Start a gloo process group for ``launcher='pytorch'`` without CUDA; True if it did."""
-    if launcher != 'pytorch' or torch.cuda.is_available() or dist.is_initialized():
+    """Start a gloo process group for ``launcher='pytorch'`` or ``'slurm'`` without CUDA; True if it did.
+
+    For slurm, the rank, world size and master address come from slurm's variables as in mmengine's slurm
+    launcher (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of ``SLURM_NODELIST``;
+    ``MASTER_PORT`` defaults to 29500).
+    """
+    if launcher not in ('pytorch', 'slurm') or torch.cuda.is_available() or dist.is_initialized():
         return False
+    if launcher == 'slurm':
+        os.environ['RANK'] = os.environ['SLURM_PROCID']
+        os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+        os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+        os.environ.setdefault('MASTER_PORT', '29500')
+        if 'MASTER_ADDR' not in os.environ:
+            hosts = subprocess.run(
+                ['scontrol', 'show', 'hostname', os.environ['SLURM_NODELIST']], capture_output=True, text=True
+            )
+            os.environ['MASTER_ADDR'] = hosts.stdout.split()[0]
     dist.init_process_group(backend='gloo', init_method='env://')
     return True
 
 
-def close_cpu_process_group() -> None:
+def close_cpu_process_group(exit_code: int = 0) -> None:
     """End a gloo CPU process cleanly: wait for every process, close the group, flush, and leave.
 
     Seen on this stack (torch 2.14, gloo, 2 CPU processes), rarely and under load: a process that had finished its
     work aborted while the interpreter shut down ('terminate called without an active exception', SIGABRT), after
     the metrics were printed, so the launcher reported a failure. The abort comes from C++ destructors running in
     an arbitrary order at exit; so after the barrier and ``destroy_process_group`` the process flushes its streams
-    and logs and exits with ``os._exit(0)``. Call it last, only on the gloo path.
+    and logs and exits with ``os._exit(exit_code)``. Call it last, only on the gloo path.
     """
     if not dist.is_initialized():
         return
@@ -46,7 +62,7 @@ def close_cpu_process_group() -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(exit_code)
 
 
 @MODEL_WRAPPERS.register_module()

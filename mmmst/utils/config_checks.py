@@ -250,15 +250,23 @@ def check_hooks_build(cfg: Config) -> None:
     """
     import copy
 
-    from mmengine.registry import HOOKS, DefaultScope
+    from mmengine.registry import HOOKS, LOOPS, DefaultScope
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
     from mmengine.visualization import Visualizer
 
     hooks = [h for h in (cfg.get('default_hooks') or {}).values() if h] + list(cfg.get('custom_hooks') or [])
     # VisualizationHook asks for the current visualizer when built; the Runner's own replaces this one
     Visualizer.get_instance('mmmst_config_check')
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        train_cfg = cfg.get('train_cfg') or {}
+        if 'type' in train_cfg:
+            loop_type = LOOPS.get(train_cfg['type']) if isinstance(train_cfg['type'], str) else train_cfg['type']
+        else:  # mmengine's by_epoch shorthand
+            loop_type = EpochBasedTrainLoop if train_cfg.get('by_epoch', True) else IterBasedTrainLoop
         for hook in hooks:
-            HOOKS.build(copy.deepcopy(hook))
+            built = HOOKS.build(copy.deepcopy(hook))
+            if hasattr(built, 'check_loop') and isinstance(loop_type, type):
+                built.check_loop(loop_type)  # iteration checkpoints need a loop that resumes inside an epoch
 
 
 def config_differences(ours: dict, theirs: dict, prefix: str = '') -> List[str]:

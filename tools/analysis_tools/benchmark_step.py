@@ -7,10 +7,21 @@ r"""Training-step cost of MST against DINO (same network, same views), and of th
 
 Prints seconds per iteration for DINO (no mask, no decoder) and MST (attention-guided mask + decoder), their
 ratio measured in the same run, and the teacher forward with and without the CLS-attention row.
+
+    python tools/analysis_tools/benchmark_step.py --batch 64 --locals 2 --resumable \
+        --config configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py
+
+``--resumable`` adds what being resumable at any iteration costs per iteration, against the MST step of the same
+run: the stop-signal check (alone, and as the MAX all-reduce over 2 gloo processes that every iteration does in a
+distributed run), a dataloader worker's random states (taken, pickled to the main process, taken out of the
+batch) and the sampler's copy of its epoch order (once an epoch, shared by the epoch's iterations;
+``--samples-per-rank``, default an ImageNet epoch over 8 processes).
 """
 
 import argparse
+import os
 import os.path as osp
+import pickle
 import time
 
 import torch
@@ -40,6 +51,8 @@ def main(argv=None):
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--amp', action='store_true')
+    parser.add_argument('--resumable', action='store_true', help='also measure the cost of being resumable')
+    parser.add_argument('--samples-per-rank', type=int, default=1281167 // 8)
     args = parser.parse_args(argv)
 
     from mmengine.config import Config
@@ -92,6 +105,64 @@ def main(argv=None):
         f'teacher forward with / without the CLS-attention row: {with_row / plain:.3f} '
         f'({plain * 1e3:.1f} ms -> {with_row * 1e3:.1f} ms)'
     )
+    if args.resumable:
+        resumable_cost(results['MST'], args.batch, args.samples_per_rank)
+
+
+def resumable_cost(step: float, batch: int, samples_per_rank: int) -> None:
+    """Per-iteration cost of ResumableEpochBasedTrainLoop + AtomicCheckpointHook's signal check, against ``step``."""
+    import torch.multiprocessing as mp
+
+    from mmmst.datasets import ResumableSampler
+    from mmmst.engine.preemption import StopRequest
+    from mmmst.engine.random_states import WORKER_STATES_KEY, random_states
+
+    repeats = 2000
+    stop = StopRequest()
+    check = timed(stop.agreed, 10, repeats, torch.device('cpu'))
+
+    def worker_states():  # in the worker, then across the process boundary, then out of the batch
+        batch_dict = {WORKER_STATES_KEY: random_states()}
+        pickle.loads(pickle.dumps(batch_dict)).pop(WORKER_STATES_KEY)
+
+    states = timed(worker_states, 10, repeats // 4, torch.device('cpu'))
+    sampler = ResumableSampler(range(samples_per_rank), shuffle=False, seed=0)
+    order = timed(lambda: list(sampler), 1, 3, torch.device('cpu'))
+    plain = timed(lambda: list(iter(range(samples_per_rank))), 1, 3, torch.device('cpu'))
+    order_per_iter = max(order - plain, 0.0) / max(samples_per_rank // batch, 1)
+
+    port = str(29500 + os.getpid() % 1000)
+    with mp.get_context('spawn').Manager() as manager:
+        seconds = manager.list()
+        mp.spawn(_all_reduce_check, args=(port, repeats, seconds), nprocs=2, join=True)
+        all_reduce = max(seconds)
+    total = all_reduce + states + order_per_iter
+    print(f'resumable, per iteration (MST step {step * 1e3:.1f} ms):')
+    for name, cost in (
+        ('stop-signal check, 1 process', check),
+        ('stop-signal check, MAX all-reduce over 2 gloo processes', all_reduce),
+        ("a dataloader worker's random states, taken and carried", states),
+        (
+            f"the sampler's order copy, {samples_per_rank} samples / {samples_per_rank // batch} iterations",
+            order_per_iter,
+        ),
+    ):
+        print(f'  {name}: {cost * 1e6:.1f} us ({100 * cost / step:.3f} % of a step)')
+    print(f'  total (2 processes, workers): {total * 1e6:.1f} us = {100 * total / step:.3f} % of a step')
+
+
+def _all_reduce_check(rank, port, repeats, seconds):
+    import torch.distributed as dist
+
+    from mmmst.engine.preemption import StopRequest
+
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    stop = StopRequest()
+    stop.install()  # a collective on NCCL (a gloo group); here gloo is the default group
+    seconds.append(timed(stop.agreed, 20, repeats, torch.device('cpu')))
+    stop.uninstall()
+    dist.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -32,7 +32,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=1,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSampler', shuffle=True),  # DefaultSampler that can start inside an epoch
     collate_fn=dict(type='default_collate'),
     drop_last=True,
     # a 10k-image subset: several epochs fit a CPU budget, and DINO-style training needs epochs

@@ -22,7 +22,9 @@ param_scheduler = [
          begin=0, end=max_epochs, convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# mmengine's EpochBasedTrainLoop that can stop after any iteration (SIGTERM / SIGUSR1, an iteration checkpoint)
+# and continue the epoch where it stopped, tensor for tensor (docs/preemption.md)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 
 custom_hooks = [
     dict(type='TeacherTempHook'),  # teacher temperature warm-up, schedule in model.head

@@ -4,12 +4,16 @@ import difflib
 import inspect
 import os
 import os.path as osp
+import re
+import time
 
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from mmmst.engine.preemption import Preempted, StopRequest
 from mmmst.engine.random_states import gather_random_states, set_random_states
+from mmmst.engine.resumable_loop import ResumableEpochBasedTrainLoop, ResumeError
 from mmmst.registry import HOOKS
 
 
@@ -41,17 +45,45 @@ class AtomicCheckpointHook(CheckpointHook):
     **Checked at build time.** mmengine passes unknown keyword arguments on to ``Runner.save_checkpoint``, which
     refuses them at the first save, after a whole epoch; here a misspelt option (``intervl``, ``max_keep_ckpt``)
     is refused when the hook is built, naming the likely intended one.
+
+    **Iteration checkpoints and signals** (with ``train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...)``):
+
+    * ``iter_interval=N`` (default -1: off) also writes ``iter_<i>.pth`` every N iterations, inside epochs, the
+      last ``max_keep_iter_ckpts`` (default 2) kept. They hold, besides the model, teacher, optimizer, schedulers
+      and centre, the data's position (the epoch, the batches each process has trained on, the sampler's seed)
+      and every dataloader worker's random states, so a resume continues the epoch tensor for tensor.
+    * ``save_on_signal=True`` (default): SIGTERM or SIGUSR1 (a preemption, slurm's ``--signal``) lets the current
+      iteration finish on every process, writes ``iter_<i>.pth``, logs one line naming it and stops the run with
+      :class:`~mmmst.engine.preemption.Preempted` (``tools/train.py`` exits with code 75).
+
+    Each save logs the seconds it took to write.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(
+        self, *args, iter_interval: int = -1, max_keep_iter_ckpts: int = 2, save_on_signal: bool = True, **kwargs
+    ):
         # every option Runner.save_checkpoint takes is already one of CheckpointHook's (mmengine 0.10.7)
         known = set(inspect.signature(CheckpointHook.__init__).parameters) - {'self', 'kwargs'}
+        known |= {'iter_interval', 'max_keep_iter_ckpts', 'save_on_signal'}
         for key in kwargs:
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
                 hint = f"; did you mean '{close[0]}'?" if close else f' (known: {", ".join(sorted(known))})'
                 raise TypeError(f'{type(self).__name__}: unknown option {key!r}{hint}')
+        if not isinstance(iter_interval, int) or iter_interval == 0 or iter_interval < -1:
+            raise ValueError(
+                f'{type(self).__name__}: iter_interval={iter_interval!r}; give a positive number of '
+                'iterations, or -1 for no iteration checkpoints'
+            )
+        if not isinstance(max_keep_iter_ckpts, int) or max_keep_iter_ckpts < 1:
+            raise ValueError(f'{type(self).__name__}: max_keep_iter_ckpts={max_keep_iter_ckpts!r}; keep at least 1')
         super().__init__(*args, **kwargs)
+        self.iter_interval, self.max_keep_iter_ckpts, self.save_on_signal = (
+            iter_interval,
+            max_keep_iter_ckpts,
+            save_on_signal,
+        )
+        self._stop = None
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
@@ -61,11 +93,63 @@ class AtomicCheckpointHook(CheckpointHook):
                 if name.endswith('.partial'):
                     os.remove(osp.join(self.out_dir, name))
                     runner.logger.warning(f'removed {osp.join(self.out_dir, name)}, left by an interrupted save')
+        self.check_loop(type(runner.train_loop))
+        if self.save_on_signal and isinstance(runner.train_loop, ResumableEpochBasedTrainLoop):
+            self._stop = StopRequest()
+            self._stop.install()
+
+    def check_loop(self, loop_type: type) -> None:
+        """Iteration checkpoints need a loop that can continue an epoch from one; ValueError otherwise."""
+        if self.iter_interval > 0 and not issubclass(loop_type, ResumableEpochBasedTrainLoop):
+            raise ValueError(
+                f'{type(self).__name__}: iter_interval={self.iter_interval} needs a loop that can resume inside an '
+                f"epoch: train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...), not {loop_type.__name__}"
+            )
+
+    def after_train(self, runner) -> None:
+        super().after_train(runner)
+        if self._stop is not None:
+            self._stop.uninstall()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        stop = self._stop is not None and self._stop.agreed()  # every rank, every iteration
+        due = self.iter_interval > 0 and (runner.iter + 1) % self.iter_interval == 0
+        if due and not stop and batch_idx + 1 == len(runner.train_loop.dataloader):
+            # the epoch's checkpoint, written right after, has it all
+            due = not (
+                self.every_n_epochs(runner, self.interval, self.save_begin)
+                or (self.save_last and self.is_last_train_epoch(runner))
+            )
+        if not (stop or due):
+            return
+        path = self._save_iteration_checkpoint(runner)
+        if stop:
+            seen = self._stop.signal_name or 'a signal on another process'
+            message = (
+                f'{seen}: stopped after iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch {batch_idx + 1}'
+                f' of {len(runner.train_loop.dataloader)}) and saved {path}; continue with --resume'
+            )
+            runner.logger.warning(message)
+            raise Preempted(message)
+
+    def _save_iteration_checkpoint(self, runner) -> str:
+        """Write ``iter_<i>.pth`` (atomically), then keep only the newest ``max_keep_iter_ckpts`` of them."""
+        step = runner.iter + 1
+        filename = f'iter_{step}.pth'
+        meta = dict(epoch=runner.epoch, iter=step)
+        self._write(runner, filename, meta, by_epoch=False)
+        if is_main_process() and isinstance(self.file_backend, LocalBackend):
+            steps = sorted(int(m.group(1)) for m in map(_ITER_CKPT.fullmatch, os.listdir(self.out_dir)) if m)
+            for old in steps[: -self.max_keep_iter_ckpts]:
+                if old != step:
+                    os.remove(osp.join(self.out_dir, f'iter_{old}.pth'))
+        return osp.join(self.out_dir, filename)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        # every process, at the moment of the save (a hook drawing random numbers later would break exactness)
-        self._random_states = gather_random_states()
         if not isinstance(self.file_backend, LocalBackend):
+            self._random_states = self._gather_states(runner)
+            self._data_position = self._position(runner, epoch_complete=self.by_epoch)
             return super()._save_checkpoint_with_step(runner, step, meta)
         # the bookkeeping mmengine does first (it is saved in the checkpoint, for resume) ...
         rotated_out = None
@@ -74,11 +158,21 @@ class AtomicCheckpointHook(CheckpointHook):
                 rotated_out = self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-        filename = self.filename_tmpl.format(step)
+        # ... but the file is complete before it gets its name, and before anything is deleted
+        self._write(runner, self.filename_tmpl.format(step), meta, by_epoch=self.by_epoch)
+        if is_main_process() and rotated_out is not None:
+            old = osp.join(self.out_dir, self.filename_tmpl.format(rotated_out))
+            if osp.isfile(old):
+                os.remove(old)
+
+    def _write(self, runner, filename: str, meta: dict, by_epoch: bool) -> None:
+        """Write ``<filename>.partial``, rename it to ``filename``, then point ``last_checkpoint`` at it."""
+        # every process, at the moment of the save (a hook drawing random numbers later would break exactness)
+        self._random_states = self._gather_states(runner)
+        self._data_position = self._position(runner, epoch_complete=by_epoch)
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-
-        # ... but the file is complete before it gets its name, and before anything is deleted
+        started = time.perf_counter()
         runner.save_checkpoint(
             self.out_dir,
             filename + '.partial',
@@ -86,39 +180,73 @@ class AtomicCheckpointHook(CheckpointHook):
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
             meta=meta,
-            by_epoch=self.by_epoch,
+            by_epoch=by_epoch,
             backend_args=self.backend_args,
             **self.args,
         )
         if not is_main_process():
             return
         os.replace(self.last_ckpt + '.partial', self.last_ckpt)
-        if rotated_out is not None:
-            old = osp.join(self.out_dir, self.filename_tmpl.format(rotated_out))
-            if osp.isfile(old):
-                os.remove(old)
         record = osp.join(runner.work_dir, 'last_checkpoint')
         with open(record + '.partial', 'w') as f:
             f.write(self.last_ckpt)
         os.replace(record + '.partial', record)
+        runner.logger.info(f'wrote {self.last_ckpt} in {time.perf_counter() - started:.2f} s')
+
+    @staticmethod
+    def _gather_states(runner) -> list:
+        loop = runner.train_loop
+        workers = loop.worker_states if isinstance(loop, ResumableEpochBasedTrainLoop) else None
+        return gather_random_states(dataloader_workers=workers)
+
+    @staticmethod
+    def _position(runner, epoch_complete: bool):
+        loop = runner.train_loop
+        return loop.data_position(epoch_complete) if isinstance(loop, ResumableEpochBasedTrainLoop) else None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         states, self._random_states = getattr(self, '_random_states', None), None
-        if states is None and get_world_size() == 1:  # a save outside _save_checkpoint_with_step (best checkpoint)
+        position, self._data_position = getattr(self, '_data_position', None), None
+        if states is None and get_world_size() == 1:  # a save outside _write (best checkpoint)
             states = gather_random_states()
         if states is not None:  # (with several processes, such a save is on rank 0 only: no collective possible)
             checkpoint['random_states'] = states
+        if position is not None:
+            checkpoint['data_position'] = position
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not runner._resume:
+            return  # a load_from (fine-tuning): weights only
+        position = checkpoint.get('data_position')
+        if position is not None and position['epoch'] != checkpoint['meta']['epoch']:
+            raise ResumeError(
+                f'the checkpoint says epoch {checkpoint["meta"]["epoch"]} in its meta but {position["epoch"]} in its '
+                'data position: it was not written by this hook'
+            )
+        loop = runner.train_loop
+        resumable = isinstance(loop, ResumableEpochBasedTrainLoop)
+        if position is not None and position['consumed_batches'] and not resumable:
+            raise ResumeError(
+                f'the checkpoint was written in the middle of epoch {position["epoch"] + 1}; continuing it needs '
+                f"train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...), not {type(loop).__name__}"
+            )
         saved = checkpoint.get('random_states')
-        if saved is None or not runner._resume:
-            return  # a checkpoint without them, or a load_from (fine-tuning)
+        if saved is None:
+            return  # written by a plain CheckpointHook
         if isinstance(saved, dict):  # written by an earlier mmmst on one process
             saved = [saved]
+        mine = None
         if len(saved) != runner.world_size:
             runner.logger.warning(
                 f'{type(self).__name__}: the checkpoint holds the random states of {len(saved)} process(es), this '
                 f'run has {runner.world_size}; the resumed run is re-seeded (seed {runner.seed}), not continued exactly'
             )
-            return
-        set_random_states(saved[get_rank()])
+        else:
+            mine = saved[get_rank()]
+            set_random_states(mine)
+        if position is not None and resumable:
+            loop.resume_data_position(position, None if mine is None else mine.get('dataloader_workers'))
+
+
+#: the name of an iteration checkpoint
+_ITER_CKPT = re.compile(r'iter_(\d+)\.pth')

@@ -1,0 +1,482 @@
+"""Stop at any iteration (SIGKILL, SIGTERM, SIGUSR1) and resume to the same tensors; slurm's requeue mode.
+
+Every run is the 4-layer Fashion-MNIST config on 8 images, batch 2, 3 epochs: 4 iterations an epoch on one
+process (2 on two), an iteration checkpoint every 2 iterations. A run stopped in epoch 2 and resumed with
+``--resume`` must end with the very state dict of the run that was never stopped.
+"""
+
+import os
+import os.path as osp
+import random
+import shutil
+import signal
+import stat
+
+import pytest
+import torch
+
+from tests.helpers import PY, ROOT, SMALL_CFG, run
+
+HOOKS = '''
+"""Test hooks: SIGKILL after an iteration, a signal during one, a SIGKILL in the middle of a checkpoint write."""
+import os
+import signal
+
+from mmengine.dist import barrier, get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAtIter(Hook):
+    priority = 'LOWEST'  # after the checkpoint hook
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if os.environ.get('KILL_AT_ITER') == str(runner.iter + 1):
+            barrier()  # with several processes: rank 0 has written its checkpoint before any process dies
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module()
+class SignalAtIter(Hook):
+    """Sends SIGNAL (SIGTERM by default) to this process, on rank SIGNAL_RANK only, as iteration SIGNAL_AT_ITER
+    begins."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if os.environ.get('SIGNAL_AT_ITER') == str(runner.iter + 1) and os.environ.get('SIGNAL_RANK', '0') == str(
+            get_rank()
+        ):
+            os.kill(os.getpid(), getattr(signal, os.environ.get('SIGNAL', 'SIGTERM')))
+
+
+@HOOKS.register_module()
+class KillDuringSave(Hook):
+    def before_save_checkpoint(self, runner, checkpoint):
+        last = runner.message_hub.get_info('last_ckpt')
+        if os.environ.get('KILL_AT_SAVE') == os.path.basename(last):
+            with open(last + '.partial', 'wb') as f:
+                f.write(b'PK\\x03\\x04' + os.urandom(1000))  # the first bytes of a zip, then the kill
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+#: (processes, dataloader workers, persistent workers)
+ONE_NO_WORKERS, ONE_TWO_WORKERS = (1, 0, False), (1, 2, True)
+TWO_NO_WORKERS, TWO_TWO_WORKERS = (2, 0, False), (2, 2, True)
+
+
+@pytest.fixture(scope='module')
+def preemptible(tmp_path_factory):
+    """(config path, env): the small config with the test hooks and an iteration checkpoint every 2 iterations."""
+    root = tmp_path_factory.mktemp('preemptible')
+    (root / 'preempt_hooks.py').write_text(HOOKS)
+    config = root / 'preemptible.py'
+    config.write_text(
+        f'_base_ = {SMALL_CFG!r}\n'
+        "custom_imports = dict(imports=['mmmst', 'preempt_hooks'], allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1),\n"
+        "                dict(type='KillAtIter'), dict(type='SignalAtIter'), dict(type='KillDuringSave')]\n"
+        'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3, iter_interval=2))\n'
+    )
+    return str(config), dict(PYTHONPATH=os.pathsep.join([ROOT, str(root)]))
+
+
+def train(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
+    """tools/train.py (1 process) or tools/dist_train.sh (2) on the preemptible config; the finished process."""
+    config, base_env = preemptible
+    processes, workers, persistent = setup
+    options = [
+        '--work-dir',
+        str(work_dir),
+        *extra,
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.dataset.indices=8',
+        'train_dataloader.batch_size=2',
+        f'train_dataloader.num_workers={workers}',
+        f'train_dataloader.persistent_workers={persistent}',
+        'train_cfg.max_epochs=3',
+    ]
+    full_env = dict(base_env, **(env or {}))
+    if processes == 1:
+        return run([PY, 'tools/train.py', config] + options, extra_env=full_env)
+    return run(
+        ['bash', 'tools/dist_train.sh', config, str(processes)] + options, input='', extra_env=dict(full_env, PORT=port)
+    )
+
+
+@pytest.fixture(scope='module')
+def straight(preemptible, fashion_mnist, tmp_path_factory):
+    """The final state dict of the uninterrupted run of a setup (run once per setup and module)."""
+    done = {}
+
+    def final_state(setup, port=None):
+        if setup not in done:
+            work = tmp_path_factory.mktemp('straight')
+            result = train(preemptible, fashion_mnist, work, setup, port=port)
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+            done[setup] = torch.load(work / 'epoch_3.pth', weights_only=False)['state_dict']
+        return done[setup]
+
+    return final_state
+
+
+def assert_same_state(expected, work_dir, context):
+    state = torch.load(osp.join(work_dir, 'epoch_3.pth'), weights_only=False)['state_dict']
+    assert state.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(state[name], expected[name], rtol=0, atol=0, msg=f'{context}: {name}')
+
+
+def logs(result) -> str:
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('setup', [ONE_NO_WORKERS, ONE_TWO_WORKERS], ids=['0-workers', '2-persistent-workers'])
+def test_sigkill_in_epoch_two_then_resume_ends_as_the_straight_run(
+    preemptible, fashion_mnist, straight, tmp_path, setup
+):
+    """SIGKILL after a random iteration of epoch 2 (iterations 5-8); --resume takes the last checkpoint (epoch_1.pth
+    or iter_6.pth), redoes the 0-2 iterations lost, and the run ends with the uninterrupted run's weights."""
+    kill_at = random.randint(5, 8)
+    work = tmp_path / 'work'
+    killed = train(preemptible, fashion_mnist, work, setup, env=dict(KILL_AT_ITER=str(kill_at)))
+    assert killed.returncode == -signal.SIGKILL, logs(killed)[-3000:]
+    last = open(work / 'last_checkpoint').read()
+    # iter_6.pth is the only iteration checkpoint of epoch 2: iteration 8's is epoch_2.pth, written after the epoch
+    expected_last = 'epoch_1.pth' if kill_at == 5 else 'iter_6.pth'
+    assert last == str(work / expected_last), (kill_at, last)
+
+    resumed = train(preemptible, fashion_mnist, work, setup, '--resume')
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    if kill_at > 5:
+        assert 'continuing epoch 2 after its first 2 batch(es)' in logs(resumed)
+    assert_same_state(straight(setup), work, f'killed after iteration {kill_at}')
+
+
+def test_sigterm_saves_after_the_iteration_exits_75_and_resumes_exactly(preemptible, fashion_mnist, straight, tmp_path):
+    """SIGTERM during iteration 5 (the first of epoch 2; no checkpoint is due): iter_5.pth is written at the end of
+    that iteration, one line names it, the exit code is 75, and the resumed run (whose 2 persistent workers now
+    start at the second batch of an epoch) ends as the straight run."""
+    work = tmp_path / 'work'
+    stopped = train(preemptible, fashion_mnist, work, ONE_TWO_WORKERS, env=dict(SIGNAL_AT_ITER='5'))
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_5.pth')
+    assert (
+        f'SIGTERM: stopped after iteration 5 (epoch 2, batch 1 of 4) and saved {work / "iter_5.pth"}; continue '
+        'with --resume' in logs(stopped)
+    )
+    assert not (work / 'iter_6.pth').exists()  # it stopped after the signalled iteration, not later
+    position = torch.load(work / 'iter_5.pth', weights_only=False)['data_position']
+    assert (position['epoch'], position['consumed_batches'], position['batch_size']) == (1, 1, 2)
+
+    resumed = train(preemptible, fashion_mnist, work, ONE_TWO_WORKERS, '--resume')
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
+    assert_same_state(straight(ONE_TWO_WORKERS), work, 'SIGTERM at iteration 5')
+
+
+def test_kill_during_an_iteration_checkpoint_write_resumes_from_the_previous(
+    preemptible, fashion_mnist, straight, tmp_path
+):
+    """An iteration checkpoint every iteration, SIGKILL halfway through writing iter_6.pth: iter_5.pth stays named
+    in last_checkpoint, --resume takes it (and removes the half-written file), and the run ends as the straight
+    run, whose checkpoints came every 2 iterations: how often checkpoints are written changes nothing."""
+    work = tmp_path / 'work'
+    every = ('--cfg-options', 'default_hooks.checkpoint.iter_interval=1')
+    killed = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, *every, env=dict(KILL_AT_SAVE='iter_6.pth'))
+    assert killed.returncode == -signal.SIGKILL, logs(killed)[-3000:]
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_5.pth')
+    assert (work / 'iter_6.pth.partial').exists() and not (work / 'iter_6.pth').exists()
+    assert sorted(n for n in os.listdir(work) if n.startswith('iter_') and n.endswith('.pth')) == [
+        'iter_3.pth',
+        'iter_5.pth',  # max_keep_iter_ckpts=2 (iter_4 is epoch_1.pth)
+    ]
+
+    resumed = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, *every, '--resume')
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert 'left by an interrupted save' in logs(resumed)
+    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
+    assert_same_state(straight(ONE_NO_WORKERS), work, 'killed while writing iter_6.pth')
+
+
+@pytest.mark.slow
+def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mnist, straight, free_port, tmp_path):
+    """tools/dist_train.sh on 2 gloo processes (2 iterations an epoch each).
+
+    With 2 persistent workers each: SIGKILL after iteration 3 (in epoch 2), then --resume from epoch_1.pth. With no
+    workers: SIGUSR1 to rank 1 only during iteration 3; both ranks stop after iteration 3 (rank 0 says the signal
+    came to another process) and exit 75. Both resumed runs end as their straight runs. The iteration checkpoint
+    resumed on 1 process warns and trains on from a re-seeded order.
+    """
+    killed_dir = tmp_path / 'killed'
+    killed = train(
+        preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, env=dict(KILL_AT_ITER='3'), port=free_port()
+    )
+    assert killed.returncode != 0
+    assert open(killed_dir / 'last_checkpoint').read() == str(killed_dir / 'epoch_1.pth')  # iteration 2
+    resumed = train(preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, '--resume', port=free_port())
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert_same_state(
+        straight(TWO_TWO_WORKERS, port=free_port()), killed_dir, 'SIGKILL after iteration 3, 2 processes x 2 workers'
+    )
+
+    signalled_dir = tmp_path / 'signalled'
+    signalled = train(
+        preemptible,
+        fashion_mnist,
+        signalled_dir,
+        TWO_NO_WORKERS,
+        env=dict(SIGNAL_AT_ITER='3', SIGNAL_RANK='1', SIGNAL='SIGUSR1'),
+        port=free_port(),
+    )
+    assert signalled.returncode != 0  # torchrun's own code; each process's is in its summary
+    assert logs(signalled).count('exitcode  : 75') == 2, logs(signalled)[-3000:]
+    assert 'a signal on another process: stopped after iteration 3 (epoch 2, batch 1 of 2)' in logs(signalled)
+    assert open(signalled_dir / 'last_checkpoint').read() == str(signalled_dir / 'iter_3.pth')
+    states = torch.load(signalled_dir / 'iter_3.pth', weights_only=False)['random_states']
+    assert len(states) == 2  # gathered from both ranks at the same iteration
+    one_dir = tmp_path / 'one'
+    os.makedirs(one_dir)
+    shutil.copy(signalled_dir / 'iter_3.pth', one_dir / 'from_two_processes.pth')
+    resumed = train(preemptible, fashion_mnist, signalled_dir, TWO_NO_WORKERS, '--resume', port=free_port())
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
+    assert_same_state(
+        straight(TWO_NO_WORKERS, port=free_port()), signalled_dir, 'SIGUSR1 to rank 1 during iteration 3, 2 processes'
+    )
+
+    # the same iteration checkpoint on 1 process: 1 batch of 2 x 2 images = 2 batches of 2 on one process
+    one = train(
+        preemptible, fashion_mnist, one_dir, ONE_NO_WORKERS, '--resume', str(one_dir / 'from_two_processes.pth')
+    )
+    assert one.returncode == 0, logs(one)[-3000:]
+    assert (
+        'the checkpoint was written by 2 process(es) x batch 2, this run has 1 x 2: epoch 2 continues after 2 '
+        'batch(es) with a re-seeded order, not exactly'
+    ) in logs(one)
+
+
+FAKE_SLURM = {
+    # sbatch: record the options, then run the script as the job would (job id 42), with --export's variables
+    'sbatch': """#!/usr/bin/env bash
+echo "sbatch $*" >> "$FAKE_SLURM_LOG"
+while [ "${1#-}" != "$1" ]; do shift; done
+SLURM_JOB_ID=42 exec bash "$@"
+""",
+    # srun: one task on this machine
+    'srun': """#!/usr/bin/env bash
+echo "srun $*" >> "$FAKE_SLURM_LOG"
+while [ "${1#-}" != "$1" ]; do shift; done
+SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost exec "$@"
+""",
+    'scontrol': """#!/usr/bin/env bash
+echo "scontrol $*" >> "$FAKE_SLURM_LOG"
+[ "$1 $2" = "show hostname" ] && echo 127.0.0.1
+exit 0
+""",
+}
+
+
+def test_slurm_requeue_mode_saves_on_sigusr1_requeues_and_resumes_by_itself(
+    preemptible, fashion_mnist, free_port, tmp_path
+):
+    """REQUEUE=1 tools/slurm_train.sh with stand-ins for sbatch / srun / scontrol: the job is submitted with
+    --requeue --signal=USR1@<seconds>; SIGUSR1 during iteration 3 ends train.py with 75 after iter_3.pth, and the
+    job requeues itself; the restarted job (the same batch script again) resumes from iter_3.pth by itself."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in FAKE_SLURM.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    log = tmp_path / 'slurm.log'
+    work = tmp_path / 'work'
+    config, env = preemptible
+    env = dict(
+        env,
+        PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+        FAKE_SLURM_LOG=str(log),
+        PYTHON=PY,
+        MASTER_PORT=free_port(),
+        GPUS='1',
+        GPUS_PER_NODE='1',
+        REQUEUE='1',
+        SIGNAL_SECONDS='300',
+    )
+    command = [
+        'bash',
+        'tools/slurm_train.sh',
+        'part',
+        'mst',
+        config,
+        '--work-dir',
+        str(work),
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={fashion_mnist}',
+        'train_dataloader.dataset.indices=8',
+        'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_cfg.max_epochs=2',
+    ]
+
+    first = run(command, extra_env=dict(env, SIGNAL_AT_ITER='3', SIGNAL='SIGUSR1'))
+    assert first.returncode == 75, logs(first)[-3000:]
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith('sbatch ') and '--requeue' in calls[0] and '--signal=USR1@300' in calls[0]
+    assert f'--output={work}/slurm-%j.out' in calls[0]
+    assert calls[1].startswith('srun ') and '--resume' not in calls[1]  # the first start: nothing to resume
+    assert calls[-1] == 'scontrol requeue 42'
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+
+    # slurm starts the requeued job: the same batch script, in the job's environment
+    restarted = run(
+        command, extra_env=dict(env, MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID='42', MMMST_TOOLS=osp.join(ROOT, 'tools'))
+    )
+    assert restarted.returncode == 0, logs(restarted)[-3000:]
+    last_srun = [line for line in log.read_text().splitlines() if line.startswith('srun ')][-1]
+    assert last_srun.endswith(' --resume')
+    assert 'continuing epoch 1 after its first 3 batch(es)' in logs(restarted)
+    assert open(work / 'last_checkpoint').read() == str(work / 'epoch_2.pth')
+
+
+def test_slurm_requeue_mode_needs_a_work_dir(preemptible):
+    result = run(['bash', 'tools/slurm_train.sh', 'part', 'mst', preemptible[0]], extra_env=dict(REQUEUE='1'))
+    assert result.returncode == 2
+    assert 'REQUEUE=1 needs --work-dir <dir>' in result.stderr
+
+
+def test_resumable_sampler_starts_inside_an_epoch_once(monkeypatch):
+    """ResumableSampler yields DefaultSampler's order (same seed, epoch, rank); start_at(n) drops this rank's first
+    n indices of the next epoch iterated only; len() stays the whole epoch's."""
+    import mmengine.dataset.sampler as mmengine_sampler
+    from mmengine.dataset import DefaultSampler
+
+    from mmmst.datasets import ResumableSampler
+
+    monkeypatch.setattr(mmengine_sampler, 'get_dist_info', lambda: (1, 2))  # rank 1 of 2
+    reference, sampler = DefaultSampler(range(25), seed=5), ResumableSampler(range(25), seed=5)
+    reference.set_epoch(3)
+    sampler.set_epoch(3)
+    whole = list(reference)
+    assert list(sampler) == whole and len(whole) == 13
+    sampler.start_at(7)
+    assert list(sampler) == whole[7:]
+    assert list(sampler) == whole  # once
+    assert len(sampler) == 13
+    with pytest.raises(ValueError, match='14 is outside 0..13'):
+        sampler.start_at(14)
+
+
+def test_resumed_worker_init_stands_in_for_the_uninterrupted_runs_worker():
+    """Batch i of an epoch is made by worker i % W; a resumed epoch starting at batch 4 of W=3 starts its worker 0
+    as worker 1 (seeded as 1; it had made no batch yet) and its worker 2 as worker 0, in worker 0's saved states."""
+    from mmmst.engine.random_states import ResumedWorkerInit, random_states
+
+    seeded = []
+    random.seed(1234)
+    saved = random_states()
+    expected = random.random()
+    init = ResumedWorkerInit(seeded.append, [saved, None, None], offset=4)
+    init(0)
+    assert seeded == [1]
+    random.seed(99)
+    init(2)
+    assert seeded == [1, 0] and random.random() == expected
+
+
+def test_stop_request_records_the_first_signal_and_uninstalls():
+    from mmmst.engine.preemption import StopRequest
+
+    before = signal.getsignal(signal.SIGUSR1)
+    stop = StopRequest()
+    stop.install()
+    try:
+        assert not stop.agreed()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        os.kill(os.getpid(), signal.SIGTERM)  # a second signal (during the save, say) changes nothing
+        assert stop.agreed() and stop.signal_name == 'SIGUSR1'
+    finally:
+        stop.uninstall()
+    assert signal.getsignal(signal.SIGUSR1) is before
+
+
+@pytest.mark.parametrize(
+    'option, message',
+    [
+        ('iter_interval=0', 'AtomicCheckpointHook: iter_interval=0; give a positive number of iterations'),
+        ('max_keep_iter_ckpts=0', 'AtomicCheckpointHook: max_keep_iter_ckpts=0; keep at least 1'),
+        ('iter_intervl=1000', "AtomicCheckpointHook: unknown option 'iter_intervl'; did you mean 'iter_interval'?"),
+    ],
+)
+def test_bad_iteration_checkpoint_options_fail_at_start_naming_them(fashion_mnist, tmp_path, option, message):
+    from tests.helpers import last_line, small_train_options
+
+    result = run(
+        [PY, 'tools/train.py', SMALL_CFG]
+        + small_train_options(fashion_mnist, tmp_path)
+        + [f'default_hooks.checkpoint.{option}']
+    )
+    assert result.returncode == 1 and last_line(result).startswith(f'error: {message}'), result.stderr[-2000:]
+
+
+def test_iteration_checkpoints_need_the_resumable_loop(fashion_mnist, tmp_path):
+    from tests.helpers import last_line, small_train_options
+
+    result = run(
+        [PY, 'tools/train.py', SMALL_CFG]
+        + small_train_options(fashion_mnist, tmp_path)
+        + ['train_cfg.type=EpochBasedTrainLoop', 'default_hooks.checkpoint.iter_interval=2']
+    )
+    assert result.returncode == 1
+    assert last_line(result) == (
+        'error: AtomicCheckpointHook: iter_interval=2 needs a loop that can resume inside an epoch: '
+        "train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...), not EpochBasedTrainLoop"
+    )
+    assert not os.listdir(tmp_path) or not any(n.endswith('.pth') for n in os.listdir(tmp_path))
+
+
+def test_a_mid_epoch_checkpoint_and_a_sampler_that_cannot_skip_fail_in_one_line(preemptible, fashion_mnist, tmp_path):
+    """An iteration checkpoint resumed with mmengine's DefaultSampler (it cannot start inside an epoch): one line
+    naming the sampler and the fix; the checkpoint is untouched."""
+    from tests.helpers import last_line
+
+    work = tmp_path / 'work'
+    stopped = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, env=dict(SIGNAL_AT_ITER='3'))
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    before = (work / 'iter_3.pth').read_bytes()
+    resumed = train(
+        preemptible,
+        fashion_mnist,
+        work,
+        ONE_NO_WORKERS,
+        '--resume',
+        '--cfg-options',
+        'train_dataloader.sampler.type=DefaultSampler',
+    )
+    assert resumed.returncode == 1
+    assert last_line(resumed) == (
+        'error: the checkpoint was written in the middle of epoch 1, and train_dataloader.sampler (DefaultSampler) '
+        "cannot start there; use sampler=dict(type='ResumableSampler', ...) (DefaultSampler's arguments) or resume "
+        'from an epoch checkpoint'
+    )
+    assert (work / 'iter_3.pth').read_bytes() == before
+
+
+def test_iteration_checkpoints_are_on_in_the_imagenet_configs_and_off_in_the_demo():
+    from mmengine.config import Config
+
+    from tests.helpers import DEMO_CFG
+
+    for name in (
+        'mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py',
+        'mst_swin-tiny_8xb128-amp-coslr-300e_in1k.py',
+        'ablations/dino_deit-small-p16_8xb128-amp-coslr-100e_in1k.py',
+    ):
+        cfg = Config.fromfile(osp.join(ROOT, 'configs/mst', name))
+        assert cfg.default_hooks.checkpoint.iter_interval == 1000, name
+        assert cfg.train_cfg.type == 'ResumableEpochBasedTrainLoop' and cfg.train_dataloader.sampler.type == (
+            'ResumableSampler'
+        ), name
+    demo = Config.fromfile(DEMO_CFG)
+    assert demo.default_hooks.checkpoint.get('iter_interval', -1) == -1
+    assert demo.train_cfg.type == 'ResumableEpochBasedTrainLoop'  # a SIGTERM still saves and resumes exactly
