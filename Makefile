@@ -15,9 +15,10 @@ setup-core:
 demo: setup-core
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
-# two or more test processes (pytest-xdist, at most 4): most tests wait on a command they started
+# two or more test processes (pytest-xdist, at most 4): most tests wait on a command they started; an idle process
+# takes tests queued for a busy one (worksteal)
 test: setup
-	$(PY) -m pytest tests -n auto --maxprocesses 4 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n auto --maxprocesses 4 --dist worksteal $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check mmmst tools tests configs projects setup.py

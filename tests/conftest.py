@@ -10,6 +10,13 @@ from mmengine.registry import DefaultScope
 import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The set-up tier test first: it builds a fresh virtual environment (minutes), the longest test by far, and
+    started first it runs beside the others instead of being the tail of `make test` (pytest-xdist's worksteal
+    scheduler then balances the rest over the processes)."""
+    items.sort(key=lambda item: 'test_setup_tiers' not in item.nodeid)  # stable: otherwise the collection order
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_scope():
     """Every test starts seeded and in mmpretrain's scope; a scope a test switches to (mmdet, mmseg) ends with it."""
