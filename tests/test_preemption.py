@@ -480,3 +480,14 @@ def test_iteration_checkpoints_are_on_in_the_imagenet_configs_and_off_in_the_dem
     demo = Config.fromfile(DEMO_CFG)
     assert demo.default_hooks.checkpoint.get('iter_interval', -1) == -1
     assert demo.train_cfg.type == 'ResumableEpochBasedTrainLoop'  # a SIGTERM still saves and resumes exactly
+
+
+@pytest.mark.parametrize(
+    'nodelist, host',
+    [('node07', 'node07'), ('node[03-05,9],gpu1', 'node03'), ('rack1-n[001-004]', 'rack1-n001'), ('a,b', 'a')],
+)
+def test_the_first_host_of_a_slurm_node_list_is_the_master(nodelist, host):
+    """What `scontrol show hostname <list> | head -n1` prints (mmengine's slurm launcher), without a subprocess."""
+    from mmmst.engine.cpu_dist import first_slurm_host
+
+    assert first_slurm_host(nodelist) == host

@@ -9,7 +9,7 @@ skips its own set-up) and select :class:`CPUDistributedDataParallel` as the mode
 import gc
 import logging
 import os
-import subprocess
+import re
 import sys
 
 import torch
@@ -26,8 +26,8 @@ def init_cpu_process_group(launcher: str) -> bool:
     """Start a gloo process group for ``launcher='pytorch'`` or ``'slurm'`` without CUDA; True if it did.
 
     For slurm, the rank, world size and master address come from slurm's variables as in mmengine's slurm
-    launcher (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of ``SLURM_NODELIST``;
-    ``MASTER_PORT`` defaults to 29500).
+    launcher (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the first host of ``SLURM_NODELIST`` unless
+    ``MASTER_ADDR`` is set; ``MASTER_PORT`` defaults to 29500).
     """
     if launcher not in ('pytorch', 'slurm') or torch.cuda.is_available() or dist.is_initialized():
         return False
@@ -36,13 +36,21 @@ def init_cpu_process_group(launcher: str) -> bool:
         os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
         os.environ.setdefault('MASTER_PORT', '29500')
-        if 'MASTER_ADDR' not in os.environ:
-            hosts = subprocess.run(
-                ['scontrol', 'show', 'hostname', os.environ['SLURM_NODELIST']], capture_output=True, text=True
-            )
-            os.environ['MASTER_ADDR'] = hosts.stdout.split()[0]
+        os.environ.setdefault('MASTER_ADDR', first_slurm_host(os.environ['SLURM_NODELIST']))
     dist.init_process_group(backend='gloo', init_method='env://')
     return True
+
+
+def first_slurm_host(nodelist: str) -> str:
+    """The first host of a slurm node list (what ``scontrol show hostname <list> | head -n1`` prints).
+
+    ``node07`` -> ``node07``; ``node[03-05,9],gpu1`` -> ``node03``; ``rack1-n[001-004]`` -> ``rack1-n001``.
+    """
+    first = re.match(r'[^,\[]*(\[[^\]]*\])?', nodelist).group(0)
+    if '[' not in first:
+        return first
+    prefix, ranges = first[:-1].split('[', 1)
+    return prefix + re.split(r'[-,]', ranges, maxsplit=1)[0]
 
 
 def close_cpu_process_group(exit_code: int = 0) -> None:
