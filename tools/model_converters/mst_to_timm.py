@@ -1,4 +1,4 @@
-"""Write the teacher (or student) ViT backbone of an MST checkpoint as a timm model's state dict.
+"""Write the teacher (or student) backbone of an MST checkpoint as a timm model's state dict (ViT or Swin).
 
     python tools/model_converters/mst_to_timm.py work_dirs/mst/epoch_100.pth mst_vit-s16_timm.pth
     python tools/model_converters/mst_to_timm.py in.pth out.pth --student
@@ -10,20 +10,26 @@ this tool prints):
     model.load_state_dict(torch.load('mst_vit-s16_timm.pth'))
     features = model(images)  # (B, 384): the CLS token after the final norm, what MST's k-NN evaluates
 
+Swin-T: ``timm.create_model('swin_tiny_patch4_window7_224', num_classes=0, always_partition=True)``; its features
+are the average of the last stage's normalised map. ``always_partition=True`` keeps timm shifting windows in the
+last stage (7 x 7 at 224 px) as MST's Swin does; the patch-merging weights are reordered to timm's channel order.
+
 The backbone's shape comes from the config saved in the checkpoint (``--config`` gives it for a checkpoint without
-one). Only ViT backbones convert: timm's Swin numbers its stages and merges patches in another layout.
+one).
 """
 
 import argparse
-import os
 import os.path as osp
 import sys
 
-import torch
-
-TIMM_NAMES = {  # timm model names of MSTViT shapes: (embed dim, depth, heads, patch, image size)
+TIMM_VITS = {  # timm model names of MSTViT shapes: (embed dim, depth, heads, patch, image size)
     (384, 12, 6, 16, 224): 'vit_small_patch16_224',
     (768, 12, 12, 16, 224): 'vit_base_patch16_224',
+}
+TIMM_SWINS = {  # ... and of MSTSwinTransformer shapes: (embed dim, depths, patch, window, image size)
+    (96, (2, 2, 6, 2), 4, 7, 224): 'swin_tiny_patch4_window7_224',
+    (96, (2, 2, 18, 2), 4, 7, 224): 'swin_small_patch4_window7_224',
+    (128, (2, 2, 18, 2), 4, 7, 224): 'swin_base_patch4_window7_224',
 }
 
 
@@ -34,28 +40,24 @@ def main(argv=None):
     parser.add_argument('--student', action='store_true', help='take the student backbone instead of the teacher')
     parser.add_argument('--config', help="the checkpoint's pretraining config, when the checkpoint has none saved")
     args = parser.parse_args(argv)
-    for path in (args.src, args.config or args.src):
-        if not osp.isfile(path):
-            sys.exit(f'error: {path!r} does not exist')
-    if osp.realpath(args.dst) == osp.realpath(args.src):
-        sys.exit(f'error: the output {args.dst!r} is the input checkpoint; give another file name')
+    if args.config and not osp.isfile(args.config):
+        sys.exit(f'error: config {args.config!r} does not exist')
     from mmengine.config import Config
-    from mmengine.runner import CheckpointLoader
 
-    from mmmst.apis.export import mst_backbone_state, timm_vit_kwargs, vit_to_timm
-    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mmmst.apis.export import (
+        ExportError,
+        read_backbone,
+        save_atomically,
+        swin_to_timm,
+        timm_swin_kwargs,
+        timm_vit_kwargs,
+        vit_to_timm,
+    )
 
     try:
-        checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu', logger='silent')
-        backbone = mst_backbone_state(checkpoint, 'student' if args.student else 'teacher', args.src)
-    except KeyError as err:
-        sys.exit(f'error: {err.args[0]}')
-    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
+        checkpoint, backbone = read_backbone(args.src, args.dst, 'student' if args.student else 'teacher')
+    except ExportError as err:
         sys.exit(f'error: {err}')
-    try:
-        state = vit_to_timm(backbone)
-    except KeyError as err:
-        sys.exit(f'error: {args.src}: {err.args[0]}')
     saved = checkpoint.get('meta', {}).get('cfg')
     if args.config:
         cfg = Config.fromfile(args.config)
@@ -63,18 +65,31 @@ def main(argv=None):
         cfg = Config.fromstring(saved, file_format='.py')
     else:
         sys.exit(f'error: {args.src} holds no config; give the pretraining config with --config')
-    kwargs = timm_vit_kwargs(cfg.model.backbone)
-    partial = f'{args.dst}.partial'  # an interrupted write never leaves a half file under the output's name
-    torch.save(dict(state), partial)
-    os.replace(partial, args.dst)
-    shape = (kwargs['embed_dim'], kwargs['depth'], kwargs['num_heads'], kwargs['patch_size'], kwargs['img_size'])
-    name = TIMM_NAMES.get(shape) if kwargs['in_chans'] == 3 and kwargs['mlp_ratio'] == 4 else None
+    swin = 'Swin' in cfg.model.backbone.type
+    try:
+        state = swin_to_timm(backbone) if swin else vit_to_timm(backbone)
+    except KeyError as err:
+        sys.exit(f'error: {args.src}: {err.args[0]} (is --config the config of this checkpoint?)')
+    save_atomically(dict(state), args.dst)
     print(f'{len(state)} tensors written to {args.dst}; load them into')
-    if name:
-        print(f"    timm.create_model('{name}', num_classes=0)")
+    print(f'    {timm_model(cfg.model.backbone, swin, timm_swin_kwargs if swin else timm_vit_kwargs)}')
+
+
+def timm_model(backbone_cfg, swin: bool, kwargs_of) -> str:
+    """The timm call that builds a model of this backbone's shape: a named model when there is one."""
+    kwargs = kwargs_of(backbone_cfg)
+    if swin:
+        shape = (kwargs['embed_dim'], kwargs['depths'], kwargs['patch_size'], kwargs['window_size'], kwargs['img_size'])
+        name = TIMM_SWINS.get(shape) if kwargs['in_chans'] == 3 else None
+        extra = ', always_partition=True' if kwargs['always_partition'] else ''
     else:
-        arguments = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
-        print(f'    timm.models.VisionTransformer({arguments})')
+        shape = (kwargs['embed_dim'], kwargs['depth'], kwargs['num_heads'], kwargs['patch_size'], kwargs['img_size'])
+        name = TIMM_VITS.get(shape) if kwargs['in_chans'] == 3 and kwargs['mlp_ratio'] == 4 else None
+        extra = ''
+    if name:
+        return f"timm.create_model('{name}', num_classes=0{extra})"
+    arguments = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
+    return f'timm.models.{"SwinTransformer" if swin else "VisionTransformer"}({arguments})'
 
 
 if __name__ == '__main__':
