@@ -1,6 +1,8 @@
 """CollapseWarningHook: one WARNING line when a collapse symptom holds for ``patience`` windows; the run goes on."""
 
+import json
 import math
+import os.path as osp
 from types import SimpleNamespace
 
 import pytest
@@ -96,3 +98,32 @@ def test_nothing_is_read_before_begin_iters():
 def test_bad_settings_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')):
         CollapseWarningHook(**kwargs)
+
+
+def replay(hook, rows):
+    """Feeds a logged trace to the hook: each row's monitors for every iteration since the previous row."""
+    runner, previous = FakeRunner(), 0
+    for row in rows:
+        monitors = {key: row[key] for key in ('teacher_entropy', 'teacher_feature_std', 'kl_teacher_student', 'loss')}
+        for _ in range(row['iter'] - previous):
+            hook.after_train_iter(runner, runner.iter, outputs=monitors)
+            runner.iter += 1
+        previous = row['iter']
+    return runner
+
+
+def test_a_healthy_ten_epoch_run_of_the_demo_recipe_does_not_warn():
+    """The monitors a real 10-epoch run logged (tests/data/demo_recipe_monitors.json; its k-NN ended 6.63 points
+    above the untrained network), replayed through the hook with the configs' thresholds: no warning. The same
+    trace with the teacher's entropy at 99 % of log K from iteration 600 on warns: the replay can fail."""
+    trace = json.load(open(osp.join(osp.dirname(__file__), 'data', 'demo_recipe_monitors.json')))
+    hook = CollapseWarningHook()
+    hook.log_k = math.log(64)
+    runner = replay(hook, trace['rows'])
+    assert runner.iter == trace['rows'][-1]['iter'] > 1500 and runner.warnings == []
+
+    flattened = [dict(row, teacher_entropy=0.99 * math.log(64)) if row['iter'] >= 600 else row for row in trace['rows']]
+    hook = CollapseWarningHook()
+    hook.log_k = math.log(64)
+    runner = replay(hook, flattened)
+    assert len(runner.warnings) == 1 and 'uniform collapse' in runner.warnings[0]
