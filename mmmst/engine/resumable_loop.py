@@ -95,10 +95,10 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.consumed_batches = consumed
         if worker_states is not None and len(worker_states) == self.num_workers:
             self.worker_states = list(worker_states)
-        elif self.num_workers:
+        elif worker_states is not None:  # (None: another process count, already said)
             logger.warning(
-                f'the checkpoint holds the random states of {len(worker_states or [])} dataloader worker(s), this '
-                f'run has {self.num_workers}: the augmentations after the resume are re-seeded, not continued'
+                f'the checkpoint holds the random states of {len(worker_states)} dataloader worker(s), this run '
+                f'has {self.num_workers}: the augmentations after the resume are re-seeded, not continued'
             )
         if consumed:
             logger.info(f'continuing epoch {epoch + 1} after its first {consumed} batch(es)')
@@ -109,8 +109,9 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.runner.call_hook('before_train_epoch')  # DistSamplerSeedHook sets the sampler's epoch here
         self.runner.model.train()
         start = self.consumed_batches
-        if start:
-            self.dataloader.sampler.start_at(start * self._batch_size())
+        if start:  # (a last, partial batch: at most the whole share)
+            sampler = self.dataloader.sampler
+            sampler.start_at(min(start * self._batch_size(), len(sampler)))
         for idx, data_batch in enumerate(self._epoch_iterator(start), start):
             self._take_worker_states(idx, data_batch)
             self.consumed_batches = idx + 1  # before the hooks: a checkpoint in after_train_iter counts this one
