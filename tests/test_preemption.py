@@ -234,7 +234,7 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
     assert 'a signal on another process: stopped after iteration 3 (epoch 2, batch 1 of 2)' in logs(signalled)
     assert open(signalled_dir / 'last_checkpoint').read() == str(signalled_dir / 'iter_3.pth')
     states = torch.load(signalled_dir / 'iter_3.pth', weights_only=False)['random_states']
-    assert len(states) == 2  # gathered from both ranks at the same iteration
+    assert len(states) == 2 and not torch.equal(states[0]['torch'], states[1]['torch'])  # one stream per rank
     one_dir = tmp_path / 'one'
     os.makedirs(one_dir)
     shutil.copy(signalled_dir / 'iter_3.pth', one_dir / 'from_two_processes.pth')
@@ -250,6 +250,7 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
         preemptible, fashion_mnist, one_dir, ONE_NO_WORKERS, '--resume', str(one_dir / 'from_two_processes.pth')
     )
     assert one.returncode == 0, logs(one)[-3000:]
+    assert 'the checkpoint holds the random states of 2 process(es), this run has 1' in logs(one)
     assert (
         'the checkpoint was written by 2 process(es) x batch 2, this run has 1 x 2: epoch 2 continues after 2 '
         'batch(es) with a re-seeded order, not exactly'
