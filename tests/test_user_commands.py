@@ -558,3 +558,15 @@ def test_a_folder_of_unreadable_images_with_skipping_on_says_none_could_be_read(
     line = last_line(result)
     assert line.startswith('error: none of the 100 images tried could be read (the last: '), line
     assert 'skipping unreadable images cannot help' in line and 'Cannot find valid image' not in result.stderr
+
+
+def test_fewer_samples_than_one_batch_is_one_line_not_an_empty_run(fashion_mnist, tmp_path):
+    """A small folder of one's own images with the config's batch size: no batch at all (drop_last), said at start."""
+    options = small_train_options(fashion_mnist, tmp_path)
+    options[options.index('train_dataloader.batch_size=2')] = 'train_dataloader.batch_size=16'
+    result = run([PY, 'tools/train.py', SMALL_CFG] + options)
+    assert result.returncode == 1
+    assert last_line(result) == (
+        'error: train_dataloader yields no batch: 8 samples for batch_size 16 on 1 process(es) with drop_last=True; '
+        'lower train_dataloader.batch_size or add data'
+    )

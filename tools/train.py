@@ -132,7 +132,7 @@ def main(argv=None):
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
     from mmmst.engine.non_finite import NonFiniteError
     from mmmst.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
-    from mmmst.engine.resumable_loop import ResumeError
+    from mmmst.engine.resumable_loop import EmptyEpochError, ResumeError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
     from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
     from mmmst.utils import (
@@ -179,7 +179,7 @@ def main(argv=None):
         if on_cpu:
             close_cpu_process_group(PREEMPTED_EXIT_CODE)
         sys.exit(PREEMPTED_EXIT_CODE)
-    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError, ResumeError) as err:
+    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError, ResumeError, EmptyEpochError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
     except UnreadableImageError as err:

@@ -11,6 +11,10 @@ class ResumeError(ValueError):
     """A checkpoint this run cannot continue from (the message says why and what to do)."""
 
 
+class EmptyEpochError(ValueError):
+    """The training data gives no batch at all (fewer samples than one batch per process, with ``drop_last``)."""
+
+
 @LOOPS.register_module()
 class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     """``EpochBasedTrainLoop`` (same arguments) that knows its position inside an epoch, and can continue from it.
@@ -35,6 +39,12 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     def __init__(self, runner, dataloader, max_epochs, **kwargs) -> None:
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         loader = self.dataloader
+        if len(loader) == 0:  # (mmengine would stop later, on an assertion about the schedulers' epoch length)
+            raise EmptyEpochError(
+                f'train_dataloader yields no batch: {len(loader.dataset)} samples for batch_size '
+                f'{self._batch_size()} on {runner.world_size} process(es) with drop_last={loader.drop_last}; lower '
+                'train_dataloader.batch_size or add data'
+            )
         self.num_workers = loader.num_workers
         self.persistent_workers = loader.persistent_workers and loader.num_workers > 0
         #: batches of the current epoch this process has trained on (the index of the next batch)
