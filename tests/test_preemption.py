@@ -15,7 +15,7 @@ import stat
 import pytest
 import torch
 
-from tests.helpers import PY, ROOT, SMALL_CFG, run
+from tests.helpers import PY, ROOT, SMALL_CFG, run, small_train_options
 
 HOOKS = '''
 """Test hooks: SIGKILL after an iteration, a signal during one, a SIGKILL in the middle of a checkpoint write."""
@@ -84,23 +84,19 @@ def train(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
     """tools/train.py (1 process) or tools/dist_train.sh (2) on the preemptible config; the finished process."""
     config, base_env = preemptible
     processes, workers, persistent = setup
-    options = [
-        '--work-dir',
-        str(work_dir),
-        *extra,
-        '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        'train_dataloader.dataset.indices=8',
-        'train_dataloader.batch_size=2',
-        f'train_dataloader.num_workers={workers}',
-        f'train_dataloader.persistent_workers={persistent}',
-        'train_cfg.max_epochs=3',
-    ]
+    options = small_train_options(data_root, work_dir, epochs=3)
+    options[options.index('train_dataloader.num_workers=0')] = f'train_dataloader.num_workers={workers}'
+    options[options.index('train_dataloader.persistent_workers=False')] = (
+        f'train_dataloader.persistent_workers={persistent}'
+    )
+    options += list(extra)
     full_env = dict(base_env, **(env or {}))
     if processes == 1:
         return run([PY, 'tools/train.py', config] + options, extra_env=full_env)
     return run(
-        ['bash', 'tools/dist_train.sh', config, str(processes)] + options, input='', extra_env=dict(full_env, PORT=port)
+        ['bash', 'tools/dist_train.sh', config, str(processes)] + options,
+        input='',
+        extra_env=dict(full_env, PORT=port),
     )
 
 

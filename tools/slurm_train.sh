@@ -22,16 +22,13 @@ PYTHON=${PYTHON:-python}
 TOOLS=${MMMST_TOOLS:-$(cd "$(dirname "$0")" && pwd)}
 PREEMPTED=75  # tools/train.py's exit code after saving on SIGTERM / SIGUSR1
 
+# the job's resources, for srun (run now) or sbatch (requeue mode)
+RESOURCES=(--partition="${PARTITION}" --job-name="${JOB_NAME}" --gres=gpu:"${GPUS_PER_NODE}" --ntasks="${GPUS}"
+           --ntasks-per-node="${GPUS_PER_NODE}" --cpus-per-task="${CPUS_PER_TASK}")
+
 if [ "${REQUEUE:-0}" != 1 ]; then
     PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
-    exec srun -p "${PARTITION}" \
-        --job-name="${JOB_NAME}" \
-        --gres=gpu:"${GPUS_PER_NODE}" \
-        --ntasks="${GPUS}" \
-        --ntasks-per-node="${GPUS_PER_NODE}" \
-        --cpus-per-task="${CPUS_PER_TASK}" \
-        --kill-on-bad-exit=1 \
-        ${SRUN_ARGS} \
+    exec srun "${RESOURCES[@]}" --kill-on-bad-exit=1 ${SRUN_ARGS} \
         "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "$@"
 fi
 
@@ -53,12 +50,7 @@ if [ -z "${MMMST_IN_BATCH_JOB:-}" ]; then
     # passes the environment on)
     mkdir -p "$WORK_DIR"
     export MMMST_TOOLS="$TOOLS" MMMST_IN_BATCH_JOB=1
-    exec sbatch --partition="${PARTITION}" \
-        --job-name="${JOB_NAME}" \
-        --gres=gpu:"${GPUS_PER_NODE}" \
-        --ntasks="${GPUS}" \
-        --ntasks-per-node="${GPUS_PER_NODE}" \
-        --cpus-per-task="${CPUS_PER_TASK}" \
+    exec sbatch "${RESOURCES[@]}" \
         --requeue \
         --signal=USR1@"${SIGNAL_SECONDS:-120}" \
         --open-mode=append \
