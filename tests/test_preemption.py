@@ -199,21 +199,23 @@ def test_kill_during_an_iteration_checkpoint_write_resumes_from_the_previous(
 def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mnist, straight, free_port, tmp_path):
     """tools/dist_train.sh on 2 gloo processes (2 iterations an epoch each).
 
-    With 2 persistent workers each: SIGKILL after iteration 3 (in epoch 2), then --resume from epoch_1.pth. With no
-    workers: SIGUSR1 to rank 1 only during iteration 3; both ranks stop after iteration 3 (rank 0 says the signal
-    came to another process) and exit 75. Both resumed runs end as their straight runs. The iteration checkpoint
-    resumed on 1 process warns and trains on from a re-seeded order.
+    With 2 persistent workers each: SIGKILL after a random iteration of epoch 2 (3 or 4), then --resume from
+    epoch_1.pth (iteration 4's checkpoint is epoch_2.pth, written after the epoch). With no workers: SIGUSR1 to
+    rank 1 only during iteration 3; both ranks stop after iteration 3 (rank 0 says the signal came to another
+    process) and exit 75. Both resumed runs end as their straight runs. The iteration checkpoint resumed on 1
+    process warns and trains on from a re-seeded order.
     """
+    kill_at = random.randint(3, 4)
     killed_dir = tmp_path / 'killed'
     killed = train(
-        preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, env=dict(KILL_AT_ITER='3'), port=free_port()
+        preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, env=dict(KILL_AT_ITER=str(kill_at)), port=free_port()
     )
     assert killed.returncode != 0
-    assert open(killed_dir / 'last_checkpoint').read() == str(killed_dir / 'epoch_1.pth')  # iteration 2
+    assert open(killed_dir / 'last_checkpoint').read() == str(killed_dir / 'epoch_1.pth'), kill_at
     resumed = train(preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, '--resume', port=free_port())
     assert resumed.returncode == 0, logs(resumed)[-3000:]
     assert_same_state(
-        straight(TWO_TWO_WORKERS, port=free_port()), killed_dir, 'SIGKILL after iteration 3, 2 processes x 2 workers'
+        straight(TWO_TWO_WORKERS, port=free_port()), killed_dir, f'SIGKILL after iteration {kill_at}, 2 x 2 workers'
     )
 
     signalled_dir = tmp_path / 'signalled'
