@@ -52,10 +52,23 @@ def knn_predict(
     for start in range(0, query_feats.shape[0], chunk_size):
         query = F.normalize(query_feats[start : start + chunk_size].float(), dim=1)
         sim, idx = (query @ bank.t()).topk(k, dim=1)  # (q, k) cosine similarities of the neighbours
-        votes = torch.zeros(query.shape[0], num_classes, device=query.device)
-        votes.scatter_add_(1, labels[idx], (sim / temperature).exp())
-        preds.append(votes.argmax(dim=1))
+        preds.append(weighted_vote(sim, labels[idx], num_classes, temperature))
     return torch.cat(preds)
+
+
+def weighted_vote(sim: torch.Tensor, neighbour_labels: torch.Tensor, num_classes: int, temperature: float):
+    """DINO's vote: neighbour ``j`` (similarity ``sim_j``) adds ``exp(sim_j / temperature)`` to its label.
+
+    Args:
+        sim (Tensor): (Q, k) similarities of each query's neighbours.
+        neighbour_labels (Tensor): (Q, k) their labels.
+
+    Returns:
+        Tensor: (Q,) the label with the most weight.
+    """
+    votes = torch.zeros(sim.shape[0], num_classes, device=sim.device)
+    votes.scatter_add_(1, neighbour_labels, (sim / temperature).exp())
+    return votes.argmax(dim=1)
 
 
 @torch.no_grad()
@@ -86,9 +99,7 @@ def knn_top1_leave_one_out(feats, labels, num_classes, k=20, temperature=0.07) -
     weighted vote); for a folder with no separate bank."""
     sim, idx = nearest_neighbours(feats, k)
     labels = labels.long()
-    votes = torch.zeros(feats.shape[0], num_classes)
-    votes.scatter_add_(1, labels[idx], (sim / temperature).exp())
-    return (votes.argmax(dim=1) == labels).float().mean().item() * 100
+    return (weighted_vote(sim, labels[idx], num_classes, temperature) == labels).float().mean().item() * 100
 
 
 def knn_top1(bank_feats, bank_labels, query_feats, query_labels, num_classes, k=20, temperature=0.07) -> float:

@@ -49,8 +49,6 @@ def main(argv=None):
         read_backbone,
         save_atomically,
         swin_to_timm,
-        timm_swin_kwargs,
-        timm_vit_kwargs,
         vit_to_timm,
     )
 
@@ -72,12 +70,14 @@ def main(argv=None):
         sys.exit(f'error: {args.src}: {err.args[0]} (is --config the config of this checkpoint?)')
     save_atomically(dict(state), args.dst)
     print(f'{len(state)} tensors written to {args.dst}; load them into')
-    print(f'    {timm_model(cfg.model.backbone, swin, timm_swin_kwargs if swin else timm_vit_kwargs)}')
+    print(f'    {timm_model(cfg.model.backbone, swin)}')
 
 
-def timm_model(backbone_cfg, swin: bool, kwargs_of) -> str:
+def timm_model(backbone_cfg, swin: bool) -> str:
     """The timm call that builds a model of this backbone's shape: a named model when there is one."""
-    kwargs = kwargs_of(backbone_cfg)
+    from mmmst.apis.export import timm_swin_kwargs, timm_vit_kwargs
+
+    kwargs = timm_swin_kwargs(backbone_cfg) if swin else timm_vit_kwargs(backbone_cfg)
     if swin:
         shape = (kwargs['embed_dim'], kwargs['depths'], kwargs['patch_size'], kwargs['window_size'], kwargs['img_size'])
         name = TIMM_SWINS.get(shape) if kwargs['in_chans'] == 3 else None
