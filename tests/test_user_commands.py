@@ -93,6 +93,16 @@ def test_downstream_launcher_without_its_data_says_so_in_one_line(mst_checkpoint
     )
 
 
+def test_downstream_launcher_names_a_custom_import_that_is_not_installed(tmp_path):
+    config = 'configs/mst/benchmarks/mmsegmentation/upernet_mst-swin-tiny_8xb2-80k_cityscapes-512x1024.py'
+    result = run(
+        ['bash', 'tools/benchmarks/mmsegmentation/dist_test.sh', config, str(tmp_path / 'x.pth'), '2',
+         '--cfg-options', 'custom_imports.imports=[mmmst,my_plugins.hooks]'],
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"error: custom_imports: no module named 'my_plugins' (config {config})"
+
+
 @pytest.mark.slow
 def test_readme_pretraining_command_runs_on_two_cpu_processes(imagenet_tree, tmp_path, free_port):
     """The README's `dist_train.sh <-amp- config> N` without a GPU: full precision, one warning line."""
