@@ -45,6 +45,48 @@ def run(cmd, extra_env=None, **kwargs):
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kwargs)
 
 
+_TOOLS = {}
+
+
+def run_main(tool, *args):
+    """``python <tool> <args>`` for a command that must be refused before any work, run as the tool's
+    ``main(args)`` in this process: the finished "process" (``returncode``, ``stdout``, ``stderr``) as ``run``
+    gives it, without the seconds a new interpreter spends importing torch and the OpenMMLab stack.
+
+    ``sys.exit('error: ...')`` becomes return code 1 with the message on stderr, as the interpreter does; an
+    exception the tool lets through fails the test with its traceback. The environment, ``sys.argv`` and the
+    working directory are restored. The refusals of each tool keep one test through a real process (``run``), for
+    what happens between the interpreter and ``main``."""
+    import contextlib
+    import importlib.util
+    import io
+
+    path = osp.join(ROOT, tool)
+    if path not in _TOOLS:
+        spec = importlib.util.spec_from_file_location(f'_tool_{osp.splitext(osp.basename(tool))[0]}', path)
+        _TOOLS[path] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_TOOLS[path])
+    environ, argv, cwd = dict(os.environ), list(sys.argv), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.chdir(ROOT)
+        sys.argv = [path, *map(str, args)]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            _TOOLS[path].main([str(a) for a in args])
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.argv = argv
+        os.chdir(cwd)
+    if isinstance(code, str):
+        err.write(code + '\n')
+        code = 1
+    return subprocess.CompletedProcess([tool, *args], code or 0, out.getvalue(), err.getvalue())
+
+
 def small_train_options(data_root, work_dir, epochs=1):
     """`tools/train.py` options for a seconds-long run of a Fashion-MNIST config on 8 images, batch 2."""
     return [

@@ -61,7 +61,7 @@ class KillDuringSave(Hook):
 
 #: (processes, dataloader workers, persistent workers)
 ONE_NO_WORKERS, ONE_TWO_WORKERS = (1, 0, False), (1, 2, True)
-TWO_NO_WORKERS, TWO_TWO_WORKERS = (2, 0, False), (2, 2, True)
+TWO_TWO_WORKERS = (2, 2, True)
 
 
 @pytest.fixture(scope='module')
@@ -200,10 +200,10 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
     """tools/dist_train.sh on 2 gloo processes (2 iterations an epoch each).
 
     With 2 persistent workers each: SIGKILL after a random iteration of epoch 2 (3 or 4), then --resume from
-    epoch_1.pth (iteration 4's checkpoint is epoch_2.pth, written after the epoch). With no workers: SIGUSR1 to
-    rank 1 only during iteration 3; both ranks stop after iteration 3 (rank 0 says the signal came to another
-    process) and exit 75. Both resumed runs end as their straight runs. The iteration checkpoint resumed on 1
-    process warns and trains on from a re-seeded order.
+    epoch_1.pth (iteration 4's checkpoint is epoch_2.pth, written after the epoch); SIGUSR1 to rank 1 only during
+    iteration 3: both ranks stop after iteration 3 (rank 0 says the signal came to another process) and exit 75.
+    Both resumed runs end as the straight run. The iteration checkpoint resumed on 1 process warns and trains on
+    from a re-seeded order.
     """
     kill_at = random.randint(3, 4)
     killed_dir = tmp_path / 'killed'
@@ -223,7 +223,7 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
         preemptible,
         fashion_mnist,
         signalled_dir,
-        TWO_NO_WORKERS,
+        TWO_TWO_WORKERS,
         env=dict(SIGNAL_AT_ITER='3', SIGNAL_RANK='1', SIGNAL='SIGUSR1'),
         port=free_port(),
     )
@@ -236,12 +236,10 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
     one_dir = tmp_path / 'one'
     os.makedirs(one_dir)
     shutil.copy(signalled_dir / 'iter_3.pth', one_dir / 'from_two_processes.pth')
-    resumed = train(preemptible, fashion_mnist, signalled_dir, TWO_NO_WORKERS, '--resume', port=free_port())
+    resumed = train(preemptible, fashion_mnist, signalled_dir, TWO_TWO_WORKERS, '--resume', port=free_port())
     assert resumed.returncode == 0, logs(resumed)[-3000:]
     assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
-    assert_same_state(
-        straight(TWO_NO_WORKERS, port=free_port()), signalled_dir, 'SIGUSR1 to rank 1 during iteration 3, 2 processes'
-    )
+    assert_same_state(straight(TWO_TWO_WORKERS), signalled_dir, 'SIGUSR1 to rank 1 during iteration 3, 2 x 2 workers')
 
     # the same iteration checkpoint on 1 process: 1 batch of 2 x 2 images = 2 batches of 2 on one process
     one = train(
@@ -408,12 +406,10 @@ def test_stop_request_records_the_first_signal_and_uninstalls():
     ],
 )
 def test_bad_iteration_checkpoint_options_fail_at_start_naming_them(fashion_mnist, tmp_path, option, message):
-    from tests.helpers import last_line, small_train_options
+    from tests.helpers import last_line, run_main, small_train_options
 
-    result = run(
-        [PY, 'tools/train.py', SMALL_CFG]
-        + small_train_options(fashion_mnist, tmp_path)
-        + [f'default_hooks.checkpoint.{option}']
+    result = run_main(
+        'tools/train.py', SMALL_CFG, *small_train_options(fashion_mnist, tmp_path), f'default_hooks.checkpoint.{option}'
     )
     assert result.returncode == 1 and last_line(result).startswith(f'error: {message}'), result.stderr[-2000:]
 

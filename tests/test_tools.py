@@ -17,6 +17,7 @@ from tests.helpers import (
     copy_run,
     reference_knn_of_model,
     run,
+    run_main,
     small_train_options,
 )
 
@@ -115,7 +116,7 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
 )
 def test_train_bad_input_gives_one_clear_message(fashion_mnist, tmp_path, option, message):  # noqa: F811
     data = [] if 'data_root' in option else [f'train_dataloader.dataset.data_root={fashion_mnist}']
-    result = run([PY, 'tools/train.py', SMALL_CFG, '--work-dir', str(tmp_path), '--cfg-options', option, *data])
+    result = run_main('tools/train.py', SMALL_CFG, '--work-dir', tmp_path, '--cfg-options', option, *data)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last, last
@@ -126,7 +127,7 @@ def test_train_bad_input_gives_one_clear_message(fashion_mnist, tmp_path, option
 def test_train_empty_data_root(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
-    result = run([PY, 'tools/train.py', SMALL_CFG, '--cfg-options', f'train_dataloader.dataset.data_root={empty}'])
+    result = run_main('tools/train.py', SMALL_CFG, '--cfg-options', f'train_dataloader.dataset.data_root={empty}')
     assert result.returncode != 0 and f"data_root '{empty}' is empty" in result.stderr
 
 

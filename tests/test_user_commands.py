@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import DEMO_CFG, PY, ROOT, SMALL_CFG, last_line, run, small_train_options
+from tests.helpers import DEMO_CFG, PY, ROOT, SMALL_CFG, last_line, run, run_main, small_train_options
 
 DET_CFG = 'configs/mst/benchmarks/mmdetection/mask-rcnn_mst-swin-tiny_fpn_1x_coco.py'
 IMAGENET_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
@@ -177,9 +177,7 @@ def test_knn_eval_random_init_prints_no_initialisation_log(fashion_mnist):
     ],
 )
 def test_knn_eval_refuses_bad_arguments_before_any_feature(fashion_mnist, option, message):
-    result = run(
-        [PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, '--random-init', *option, *knn_data(fashion_mnist)]
-    )
+    result = run_main('tools/analysis_tools/knn_eval.py', SMALL_CFG, '--random-init', *option, *knn_data(fashion_mnist))
     assert result.returncode != 0 and message in last_line(result), result.stderr[-2000:]
     assert 'task/s' not in result.stdout  # no progress bar: nothing was extracted
 
@@ -233,14 +231,14 @@ def test_converter_refuses_to_overwrite_its_input(small_checkpoint, tmp_path):
     before = source.read_bytes()
     os.symlink(source, tmp_path / 'link.pth')
     for destination in (source, tmp_path / 'link.pth', tmp_path / '.' / 'mst.pth'):
-        result = run([PY, 'tools/model_converters/mst_to_backbone.py', str(source), str(destination)])
+        result = run_main('tools/model_converters/mst_to_backbone.py', source, destination)
         assert result.returncode != 0
         assert (
             last_line(result)
             == f'error: the output {str(destination)!r} is the input checkpoint; give another file name'
         )
     assert source.read_bytes() == before
-    ok = run([PY, 'tools/model_converters/mst_to_backbone.py', str(source), str(tmp_path / 'backbone.pth')])
+    ok = run_main('tools/model_converters/mst_to_backbone.py', source, tmp_path / 'backbone.pth')
     assert ok.returncode == 0 and not osp.exists(tmp_path / 'backbone.pth.partial')
     assert all(k.startswith('backbone.') for k in torch.load(tmp_path / 'backbone.pth')['state_dict'])
 
@@ -331,7 +329,7 @@ def test_a_copied_work_dir_never_resumes_from_the_original(fashion_mnist, small_
     ],
 )
 def test_a_misspelt_checkpoint_option_is_refused_before_training(fashion_mnist, tmp_path, option, message):
-    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + [option])
+    result = run_main('tools/train.py', SMALL_CFG, *small_train_options(fashion_mnist, tmp_path), option)
     assert result.returncode != 0 and last_line(result) == f'error: {message}'
     assert 'Epoch(train)' not in result.stdout + result.stderr
 
@@ -393,7 +391,7 @@ def test_a_config_built_on_a_missing_codebase_names_it_and_the_set_up(fashion_mn
     ],
 )
 def test_train_refuses_impossible_values_in_one_line(fashion_mnist, tmp_path, option, message):
-    result = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, tmp_path) + [option])
+    result = run_main('tools/train.py', SMALL_CFG, *small_train_options(fashion_mnist, tmp_path), option)
     assert result.returncode != 0 and last_line(result) == f'error: {message}'
 
 
@@ -405,14 +403,14 @@ def test_command_line_and_config_file_mistakes_are_one_line(fashion_mnist, tmp_p
     )
     broken = tmp_path / 'broken.py'
     broken.write_text("_base_ = ['x.py'\nmodel = dict(\n")
-    syntax = run([PY, 'tools/train.py', str(broken)])
+    syntax = run_main('tools/train.py', broken)
     assert syntax.returncode != 0 and last_line(syntax).startswith(f'error: {broken}, line ')
     assert 'syntax error' in last_line(syntax) and 'Traceback' not in syntax.stderr
-    missing = run([PY, 'tools/train.py', str(tmp_path / 'nope.py')])
+    missing = run_main('tools/train.py', tmp_path / 'nope.py')
     assert last_line(missing) == f'error: config file {str(tmp_path / "nope.py")!r} does not exist'
     a_file = tmp_path / 'a_file'
     a_file.write_text('not a folder')
-    root_is_file = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(str(a_file), tmp_path))
+    root_is_file = run_main('tools/train.py', SMALL_CFG, *small_train_options(str(a_file), tmp_path))
     assert last_line(root_is_file) == f"error: train_dataloader: data_root '{a_file}' is a file; it must be a folder"
 
 
@@ -444,8 +442,8 @@ def imagenet_copy(imagenet_tree, tmp_path):
 def test_a_damaged_imagenet_tree_is_named_in_one_line(imagenet_tree, tmp_path, damage, message):
     root = imagenet_copy(imagenet_tree, tmp_path)
     damage(root)
-    result = run([PY, 'tools/train.py', IMAGENET_CFG, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-                  f'train_dataloader.dataset.data_root={root}'])  # fmt: skip
+    result = run_main('tools/train.py', IMAGENET_CFG, '--work-dir', tmp_path / 'work', '--cfg-options',
+                      f'train_dataloader.dataset.data_root={root}')  # fmt: skip
     assert result.returncode != 0
     line = last_line(result)
     assert line.startswith('error: ') and message in line, line
@@ -523,7 +521,7 @@ def test_resume_of_another_kind_of_checkpoint_is_one_line(fashion_mnist, small_c
         torch.save(state, path)
         expected = 'is not a training checkpoint (it has no optimizer and loop state to continue)'
     elif kind == 'converted-backbone':
-        run([PY, 'tools/model_converters/mst_to_backbone.py', str(small_checkpoint / 'epoch_1.pth'), str(path)])
+        run_main('tools/model_converters/mst_to_backbone.py', small_checkpoint / 'epoch_1.pth', path)
         expected = 'is not a training checkpoint'
     elif kind == 'dino-mode':  # the same run without decoder and mask token
         dino = {k: v for k, v in state.items() if not k.startswith('decoder.') and 'mask_token' not in k}
@@ -534,8 +532,8 @@ def test_resume_of_another_kind_of_checkpoint_is_one_line(fashion_mnist, small_c
         classifier.update({'head.fc.weight': torch.zeros(10, 128), 'head.fc.bias': torch.zeros(10)})
         torch.save(dict(trained, state_dict=classifier), path)
         expected = "does not fit this config's model: "
-    result = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(path)]
-                 + small_train_options(fashion_mnist, tmp_path / 'work', epochs=2))  # fmt: skip
+    result = run_main('tools/train.py', SMALL_CFG, '--resume', path,
+                      *small_train_options(fashion_mnist, tmp_path / 'work', epochs=2))  # fmt: skip
     assert result.returncode != 0
     assert last_line(result).startswith(f'error: --resume: {path} ') and expected in last_line(result)
     assert 'Traceback' not in result.stderr
@@ -547,10 +545,9 @@ def test_evaluation_tools_name_a_truncated_checkpoint(fashion_mnist, small_check
     data = (small_checkpoint / 'epoch_1.pth').read_bytes()
     half.write_bytes(data[: len(data) // 2])
     if tool == 'knn_eval':
-        cmd = [PY, 'tools/analysis_tools/knn_eval.py', SMALL_CFG, str(half), *knn_data(fashion_mnist)]
+        result = run_main('tools/analysis_tools/knn_eval.py', SMALL_CFG, half, *knn_data(fashion_mnist))
     else:
-        cmd = [PY, 'tools/model_converters/mst_to_backbone.py', str(half), str(tmp_path / 'out.pth')]
-    result = run(cmd)
+        result = run_main('tools/model_converters/mst_to_backbone.py', half, tmp_path / 'out.pth')
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     assert last_line(result).startswith(f'error: {half}: not a readable PyTorch checkpoint')
 
