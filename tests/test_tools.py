@@ -98,7 +98,7 @@ def test_knn_eval_random_init_and_patch_mean(fashion_mnist, tmp_path):
         assert figures[feature] == round(reference_knn_of(None, fashion_mnist, feature), 2), feature
     again = run([PY, tool, SMALL_CFG, '--random-init', '--out', str(tmp_path / 'again.json'), *data])
     assert json.load(open(tmp_path / 'again.json'))['knn_top1'] == figures['cls']
-    both = run([PY, tool, SMALL_CFG, str(tmp_path / 'cls.json'), '--random-init'])
+    both = run_main(tool, SMALL_CFG, tmp_path / 'cls.json', '--random-init')
     assert both.returncode != 0 and 'give a checkpoint or --random-init, not both' in both.stderr
     assert again.returncode == 0
 
@@ -253,7 +253,7 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert osp.getsize(tmp_path / 'mst.png') > 0
 
-    missing = run([PY, tool, SMALL_CFG, str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'x.png')])
+    missing = run_main(tool, SMALL_CFG, tmp_path / 'nope.pth', '--out', tmp_path / 'x.png')
     assert missing.returncode != 0 and 'nope.pth' in missing.stderr and 'does not exist' in missing.stderr
     no_data = run(
         [
@@ -271,16 +271,15 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
 
 
 def test_resume_without_a_checkpoint_refuses_instead_of_starting_over(fashion_mnist, tmp_path):
-    result = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    result = run_main('tools/train.py', SMALL_CFG, '--resume', *small_train_options(fashion_mnist, tmp_path))
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         f'error: --resume: no checkpoint to resume in {tmp_path} (no last_checkpoint file); '
         'give a checkpoint (--resume <file>) or start without --resume'
     )
     assert not any(name.endswith('.pth') for name in os.listdir(tmp_path))
-    missing = run(
-        [PY, 'tools/train.py', SMALL_CFG, '--resume', str(tmp_path / 'nope.pth')]
-        + small_train_options(fashion_mnist, tmp_path)
+    missing = run_main(
+        'tools/train.py', SMALL_CFG, '--resume', tmp_path / 'nope.pth', *small_train_options(fashion_mnist, tmp_path)
     )
     assert (
         missing.stderr.strip().splitlines()[-1]
@@ -292,7 +291,7 @@ def test_resume_from_a_half_written_checkpoint_names_the_file(fashion_mnist, one
     copy_run(one_epoch_run, tmp_path)
     data = (tmp_path / 'epoch_1.pth').read_bytes()
     (tmp_path / 'epoch_1.pth').write_bytes(data[: len(data) // 2])  # a save killed halfway
-    second = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, tmp_path))
+    second = run_main('tools/train.py', SMALL_CFG, '--resume', *small_train_options(fashion_mnist, tmp_path))
     assert second.returncode != 0
     last = second.stderr.strip().splitlines()[-1]
     assert last.startswith(f'error: {tmp_path / "epoch_1.pth"}: not a readable PyTorch checkpoint'), last

@@ -273,7 +273,7 @@ def test_resume_with_another_width_is_refused_naming_keys_and_settings(fashion_m
         'model.neck.out_channels=32',
         'model.head.out_channels=32',
     ]
-    refused = run([PY, 'tools/train.py', SMALL_CFG, '--resume', str(work / 'epoch_1.pth')] + options)
+    refused = run_main('tools/train.py', SMALL_CFG, '--resume', work / 'epoch_1.pth', *options)
     assert refused.returncode != 0
     line = last_line(refused)
     assert line.startswith(f"error: --resume: {work / 'epoch_1.pth'} does not fit this config's model: "), line
@@ -293,7 +293,7 @@ def test_a_copied_work_dir_never_resumes_from_the_original(fashion_mnist, small_
     copy = tmp_path / 'copy'
     shutil.copytree(small_checkpoint, copy)  # its last_checkpoint names the original's file (an absolute path)
     options = small_train_options(fashion_mnist, copy, epochs=2)
-    outside = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + options)
+    outside = run_main('tools/train.py', SMALL_CFG, '--resume', *options)
     assert outside.returncode != 0
     assert last_line(outside) == (
         f'error: --resume: {copy / "last_checkpoint"} names {small_checkpoint / "epoch_1.pth"}, outside this work dir '
@@ -308,7 +308,7 @@ def test_a_copied_work_dir_never_resumes_from_the_original(fashion_mnist, small_
     assert osp.isfile(copy / 'epoch_2.pth') and not osp.exists(small_checkpoint / 'epoch_2.pth')
     # a last_checkpoint naming a deleted file
     (copy / 'last_checkpoint').write_text('deleted.pth')
-    deleted = run([PY, 'tools/train.py', SMALL_CFG, '--resume'] + small_train_options(fashion_mnist, copy, epochs=3))
+    deleted = run_main('tools/train.py', SMALL_CFG, '--resume', *small_train_options(fashion_mnist, copy, epochs=3))
     assert last_line(deleted) == (
         f'error: --resume: {copy / "last_checkpoint"} names {copy / "deleted.pth"}, which does not exist; give '
         'another checkpoint with --resume <file>'
