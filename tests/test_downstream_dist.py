@@ -3,9 +3,9 @@ evaluates the result with only the evaluation data on disk.
 
 For each of the four mmdet / mmseg configs and the DeiT-S linear probe, the real config is shrunk (tiny images in
 the exact COCO / Cityscapes / ImageNet on-disk layouts, batch 1 per process, no workers, 2 iterations, a constant
-lr instead of warm-ups sized for 80k iterations, no drop path, Mask R-CNN scores kept from 0), dumped to a file and
-run through ``tools/benchmarks/<codebase>/dist_train.sh`` (or ``tools/dist_train.sh``) with 2 processes, then
-through the matching ``dist_test.sh`` after the training data has been deleted. A hook saves each process's model
+lr instead of warm-ups sized for 80k iterations, no drop path, Mask R-CNN scores kept from 0, checkpoints without
+the optimizer state), dumped to a file and run through ``tools/benchmarks/<codebase>/dist_train.sh`` (or
+``tools/dist_train.sh``) with 2 processes, then through the matching ``dist_test.sh`` after the training data has been deleted. A hook saves each process's model
 right after initialisation. DDP runs with ``find_unused_parameters=False`` (the configs' default), so a trainable
 parameter without gradient stops the run at its second iteration.
 """
@@ -164,6 +164,12 @@ def shrink(config, work_dir, helper_dir, data_root):
     return cfg
 
 
+def weights_only_checkpoints(cfg):
+    """The test reads and evaluates the weights only: the optimizer's moments (twice the weights: hundreds of MB
+    for these networks) are not written."""
+    cfg.default_hooks.checkpoint.save_optimizer = False
+
+
 def shrink_mask_rcnn(config, work_dir, helper_dir, data_root):
     cfg = shrink(config, work_dir, helper_dir, data_root)
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -177,6 +183,7 @@ def shrink_mask_rcnn(config, work_dir, helper_dir, data_root):
     cfg.model.test_cfg.rcnn.score_thr = 0.0
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
     cfg.default_hooks.visualization.draw = False
+    weights_only_checkpoints(cfg)
     return cfg, 'epoch_1.pth', ('coco/bbox_mAP', 'coco/segm_mAP')
 
 
@@ -189,6 +196,7 @@ def shrink_upernet(config, work_dir, helper_dir, data_root):
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2, val_interval=2)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=2)
     cfg.default_hooks.visualization.draw = False
+    weights_only_checkpoints(cfg)
     return cfg, 'iter_2.pth', ('mIoU', 'mAcc')
 
 
@@ -198,6 +206,7 @@ def shrink_linear_probe(config, work_dir, helper_dir, data_root):
         set_pipeline_sizes(cfg[name].dataset.pipeline, 72, crop=64)
     cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    weights_only_checkpoints(cfg)
     return cfg, 'epoch_1.pth', ('accuracy/top1',)
 
 
