@@ -5,9 +5,10 @@ For each of the four mmdet / mmseg configs and the DeiT-S linear probe, the real
 the exact COCO / Cityscapes / ImageNet on-disk layouts, batch 1 per process, no workers, 2 iterations, a constant
 lr instead of warm-ups sized for 80k iterations, no drop path, Mask R-CNN scores kept from 0, checkpoints without
 the optimizer state), dumped to a file and run through ``tools/benchmarks/<codebase>/dist_train.sh`` (or
-``tools/dist_train.sh``) with 2 processes, then through the matching ``dist_test.sh`` after the training data has been deleted. A hook saves each process's model
-right after initialisation. DDP runs with ``find_unused_parameters=False`` (the configs' default), so a trainable
-parameter without gradient stops the run at its second iteration.
+``tools/dist_train.sh``) with 2 processes, then through the matching ``dist_test.sh`` after the training data has
+been deleted. A hook saves each process's model right after initialisation. DDP runs with
+``find_unused_parameters=False`` (the configs' default), so a trainable parameter without gradient stops the run
+at its second iteration.
 """
 
 import json
