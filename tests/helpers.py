@@ -49,20 +49,24 @@ _TOOLS = {}
 
 
 def run_main(tool, *args):
-    """``python <tool> <args>`` for a command that must be refused before any work, run as the tool's
-    ``main(args)`` in this process: the finished "process" (``returncode``, ``stdout``, ``stderr``) as ``run``
-    gives it, without the seconds a new interpreter spends importing torch and the OpenMMLab stack.
+    """``python <tool> <args>`` (``tool``: a script's path in the repository, or a module as for ``python -m``) for a
+    command that must be refused before any work, run as the tool's ``main(args)`` in this process: the finished
+    "process" (``returncode``, ``stdout``, ``stderr``) as ``run`` gives it, without the seconds a new interpreter
+    spends importing torch and the OpenMMLab stack.
 
     ``sys.exit('error: ...')`` becomes return code 1 with the message on stderr, as the interpreter does; an
     exception the tool lets through fails the test with its traceback. The environment, ``sys.argv`` and the
     working directory are restored. The refusals of each tool keep one test through a real process (``run``), for
     what happens between the interpreter and ``main``."""
     import contextlib
+    import importlib
     import importlib.util
     import io
 
     path = osp.join(ROOT, tool)
-    if path not in _TOOLS:
+    if path not in _TOOLS and not tool.endswith('.py'):
+        _TOOLS[path] = importlib.import_module(tool)
+    elif path not in _TOOLS:
         spec = importlib.util.spec_from_file_location(f'_tool_{osp.splitext(osp.basename(tool))[0]}', path)
         _TOOLS[path] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(_TOOLS[path])

@@ -9,9 +9,10 @@ from mmengine.config import Config
 
 from projects.small_scale_lab import arms
 from projects.small_scale_lab import results as lab
-from tests.helpers import PY, SMALL_CFG, run
+from tests.helpers import PY, SMALL_CFG, run, run_main
 
-RUNNER = [PY, '-m', 'projects.small_scale_lab.mask_ablation']
+MODULE = 'projects.small_scale_lab.mask_ablation'
+RUNNER = [PY, '-m', MODULE]
 
 
 def build_arm(arm):
@@ -115,7 +116,7 @@ def test_tiny_ablation_run_with_knn_curves(fashion_mnist, tmp_path):  # noqa: F8
     again = run([*command, '--arms', 'dino', *budget])
     assert again.returncode == 0 and 'pretraining' not in again.stdout
     assert json.load(open(tmp_path / 'results.json')) == results
-    other = run([*command, '--arms', 'dino', *budget[:-2], '--query-size', '16'])
+    other = run_main(MODULE, *command[len(RUNNER) :], '--arms', 'dino', *budget[:-2], '--query-size', '16')
     assert other.returncode != 0 and 'give another --work-dir or the same budget' in other.stderr
     assert 'Traceback' not in other.stderr
 
