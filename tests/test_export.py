@@ -4,7 +4,7 @@ MST teacher's on the same images."""
 import pytest
 import torch
 
-from tests.helpers import PY, SMALL_CFG, last_line, run
+from tests.helpers import PY, SMALL_CFG, last_line, run, run_main
 
 timm = pytest.importorskip('timm')
 DEIT_S_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
@@ -86,5 +86,5 @@ def test_a_checkpoint_given_with_another_backbones_config_is_refused_in_one_line
     line = last_line(result)
     assert line.startswith(f'error: {checkpoint}: ') and 'has no timm VisionTransformer counterpart' in line
     assert line.endswith('(is --config the config of this checkpoint?)')
-    no_config = run([PY, 'tools/model_converters/mst_to_timm.py', checkpoint, str(tmp_path / 'out.pth')])
+    no_config = run_main('tools/model_converters/mst_to_timm.py', checkpoint, tmp_path / 'out.pth')
     assert last_line(no_config) == f'error: {checkpoint} holds no config; give the pretraining config with --config'

@@ -15,7 +15,7 @@ import stat
 import pytest
 import torch
 
-from tests.helpers import PY, ROOT, SMALL_CFG, run, small_train_options
+from tests.helpers import PY, ROOT, SMALL_CFG, copy_run, run, small_train_options
 
 HOOKS = '''
 """Test hooks: SIGKILL after an iteration, a signal during one, a SIGKILL in the middle of a checkpoint write."""
@@ -149,12 +149,21 @@ def test_sigkill_in_epoch_two_then_resume_ends_as_the_straight_run(
     assert_same_state(straight(setup), work, f'killed after iteration {kill_at}')
 
 
-def test_sigterm_saves_after_the_iteration_exits_75_and_resumes_exactly(preemptible, fashion_mnist, straight, tmp_path):
+@pytest.fixture(scope='module')
+def stopped_by_sigterm(preemptible, fashion_mnist, tmp_path_factory):
+    """(work dir, finished process) of the run sent SIGTERM during iteration 5 (2 persistent workers); the tests
+    that continue it resume a copy (``helpers.copy_run``)."""
+    work = tmp_path_factory.mktemp('stopped_by_sigterm')
+    return work, train(preemptible, fashion_mnist, work, ONE_TWO_WORKERS, env=dict(SIGNAL_AT_ITER='5'))
+
+
+def test_sigterm_saves_after_the_iteration_exits_75_and_resumes_exactly(
+    preemptible, fashion_mnist, straight, stopped_by_sigterm, tmp_path
+):
     """SIGTERM during iteration 5 (the first of epoch 2; no checkpoint is due): iter_5.pth is written at the end of
     that iteration, one line names it, the exit code is 75, and the resumed run (whose 2 persistent workers now
     start at the second batch of an epoch) ends as the straight run."""
-    work = tmp_path / 'work'
-    stopped = train(preemptible, fashion_mnist, work, ONE_TWO_WORKERS, env=dict(SIGNAL_AT_ITER='5'))
+    work, stopped = stopped_by_sigterm
     assert stopped.returncode == 75, logs(stopped)[-3000:]
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_5.pth')
     assert (
@@ -165,10 +174,11 @@ def test_sigterm_saves_after_the_iteration_exits_75_and_resumes_exactly(preempti
     position = torch.load(work / 'iter_5.pth', weights_only=False)['data_position']
     assert (position['epoch'], position['consumed_batches'], position['batch_size']) == (1, 1, 2)
 
-    resumed = train(preemptible, fashion_mnist, work, ONE_TWO_WORKERS, '--resume')
+    copy = copy_run(work, tmp_path / 'work')
+    resumed = train(preemptible, fashion_mnist, copy, ONE_TWO_WORKERS, '--resume')
     assert resumed.returncode == 0, logs(resumed)[-3000:]
     assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
-    assert_same_state(straight(ONE_TWO_WORKERS), work, 'SIGTERM at iteration 5')
+    assert_same_state(straight(ONE_TWO_WORKERS), copy, 'SIGTERM at iteration 5')
 
 
 def test_kill_during_an_iteration_checkpoint_write_resumes_from_the_previous(
@@ -430,31 +440,31 @@ def test_iteration_checkpoints_need_the_resumable_loop(fashion_mnist, tmp_path):
     assert not os.listdir(tmp_path) or not any(n.endswith('.pth') for n in os.listdir(tmp_path))
 
 
-def test_a_mid_epoch_checkpoint_and_a_sampler_that_cannot_skip_fail_in_one_line(preemptible, fashion_mnist, tmp_path):
+def test_a_mid_epoch_checkpoint_and_a_sampler_that_cannot_skip_fail_in_one_line(
+    preemptible, fashion_mnist, stopped_by_sigterm, tmp_path
+):
     """An iteration checkpoint resumed with mmengine's DefaultSampler (it cannot start inside an epoch): one line
     naming the sampler and the fix; the checkpoint is untouched."""
     from tests.helpers import last_line
 
-    work = tmp_path / 'work'
-    stopped = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, env=dict(SIGNAL_AT_ITER='3'))
-    assert stopped.returncode == 75, logs(stopped)[-3000:]
-    before = (work / 'iter_3.pth').read_bytes()
+    work = copy_run(stopped_by_sigterm[0], tmp_path / 'work')  # iter_5.pth: epoch 2 after its first batch
+    before = (work / 'iter_5.pth').read_bytes()
     resumed = train(
         preemptible,
         fashion_mnist,
         work,
-        ONE_NO_WORKERS,
+        ONE_TWO_WORKERS,
         '--resume',
         '--cfg-options',
         'train_dataloader.sampler.type=DefaultSampler',
     )
     assert resumed.returncode == 1
     assert last_line(resumed) == (
-        'error: the checkpoint was written in the middle of epoch 1, and train_dataloader.sampler (DefaultSampler) '
+        'error: the checkpoint was written in the middle of epoch 2, and train_dataloader.sampler (DefaultSampler) '
         "cannot start there; use sampler=dict(type='ResumableSampler', ...) (DefaultSampler's arguments) or resume "
         'from an epoch checkpoint'
     )
-    assert (work / 'iter_3.pth').read_bytes() == before
+    assert (work / 'iter_5.pth').read_bytes() == before
 
 
 def test_iteration_checkpoints_are_on_in_the_imagenet_configs_and_off_in_the_demo():
