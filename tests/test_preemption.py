@@ -207,32 +207,18 @@ def test_kill_during_an_iteration_checkpoint_write_resumes_from_the_previous(
 
 @pytest.mark.slow
 def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mnist, straight, free_port, tmp_path):
-    """tools/dist_train.sh on 2 gloo processes (2 iterations an epoch each).
-
-    With 2 persistent workers each: SIGKILL after a random iteration of epoch 2 (3 or 4), then --resume from
-    epoch_1.pth (iteration 4's checkpoint is epoch_2.pth, written after the epoch); SIGUSR1 to rank 1 only during
-    iteration 3: both ranks stop after iteration 3 (rank 0 says the signal came to another process) and exit 75.
-    Both resumed runs end as the straight run. The iteration checkpoint resumed on 1 process warns and trains on
-    from a re-seeded order.
+    """tools/dist_train.sh on 2 gloo processes with 2 persistent workers each (2 iterations an epoch), one run
+    stopped twice: SIGUSR1 to rank 1 only during iteration 3: both ranks stop after iteration 3 (rank 0 says the
+    signal came to another process) and exit 75; the resumed run continues epoch 2, crosses into epoch 3 and is
+    SIGKILLed after a random iteration of it (5 or 6), leaving epoch_2.pth (iteration 6's checkpoint is
+    epoch_3.pth, written after the epoch); resumed again, the run ends as the straight run. The iteration
+    checkpoint resumed on 1 process warns and trains on from a re-seeded order.
     """
-    kill_at = random.randint(3, 4)
-    killed_dir = tmp_path / 'killed'
-    killed = train(
-        preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, env=dict(KILL_AT_ITER=str(kill_at)), port=free_port()
-    )
-    assert killed.returncode != 0
-    assert open(killed_dir / 'last_checkpoint').read() == str(killed_dir / 'epoch_1.pth'), kill_at
-    resumed = train(preemptible, fashion_mnist, killed_dir, TWO_TWO_WORKERS, '--resume', port=free_port())
-    assert resumed.returncode == 0, logs(resumed)[-3000:]
-    assert_same_state(
-        straight(TWO_TWO_WORKERS, port=free_port()), killed_dir, f'SIGKILL after iteration {kill_at}, 2 x 2 workers'
-    )
-
-    signalled_dir = tmp_path / 'signalled'
+    work = tmp_path / 'work'
     signalled = train(
         preemptible,
         fashion_mnist,
-        signalled_dir,
+        work,
         TWO_TWO_WORKERS,
         env=dict(SIGNAL_AT_ITER='3', SIGNAL_RANK='1', SIGNAL='SIGUSR1'),
         port=free_port(),
@@ -240,16 +226,28 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
     assert signalled.returncode != 0  # torchrun's own code; each process's is in its summary
     assert logs(signalled).count('exitcode  : 75') == 2, logs(signalled)[-3000:]
     assert 'a signal on another process: stopped after iteration 3 (epoch 2, batch 1 of 2)' in logs(signalled)
-    assert open(signalled_dir / 'last_checkpoint').read() == str(signalled_dir / 'iter_3.pth')
-    states = torch.load(signalled_dir / 'iter_3.pth', weights_only=False)['random_states']
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+    states = torch.load(work / 'iter_3.pth', weights_only=False)['random_states']
     assert len(states) == 2 and not torch.equal(states[0]['torch'], states[1]['torch'])  # one stream per rank
     one_dir = tmp_path / 'one'
     os.makedirs(one_dir)
-    shutil.copy(signalled_dir / 'iter_3.pth', one_dir / 'from_two_processes.pth')
-    resumed = train(preemptible, fashion_mnist, signalled_dir, TWO_TWO_WORKERS, '--resume', port=free_port())
+    shutil.copy(work / 'iter_3.pth', one_dir / 'from_two_processes.pth')
+
+    kill_at = random.randint(5, 6)
+    killed = train(
+        preemptible, fashion_mnist, work, TWO_TWO_WORKERS, '--resume', env=dict(KILL_AT_ITER=str(kill_at)),
+        port=free_port(),
+    )  # fmt: skip
+    assert killed.returncode != 0
+    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(killed)
+    assert open(work / 'last_checkpoint').read() == str(work / 'epoch_2.pth'), kill_at
+    resumed = train(preemptible, fashion_mnist, work, TWO_TWO_WORKERS, '--resume', port=free_port())
     assert resumed.returncode == 0, logs(resumed)[-3000:]
-    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
-    assert_same_state(straight(TWO_TWO_WORKERS), signalled_dir, 'SIGUSR1 to rank 1 during iteration 3, 2 x 2 workers')
+    assert_same_state(
+        straight(TWO_TWO_WORKERS, port=free_port()),
+        work,
+        f'SIGUSR1 to rank 1 during iteration 3, then SIGKILL after iteration {kill_at}, 2 x 2 workers',
+    )
 
     # the same iteration checkpoint on 1 process: 1 batch of 2 x 2 images = 2 batches of 2 on one process
     one = train(
