@@ -9,6 +9,11 @@ from mmengine.registry import DefaultScope
 
 import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
 
+# One thread per test process, as every command a test starts has (helpers.run: OMP_NUM_THREADS=1): `make test` runs
+# as many test processes as cores, and torch's default of one thread per core in each of them made the in-process
+# model tests twice as slow (oversubscribed cores).
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config, items):
     """The set-up tier test first: it builds a fresh virtual environment (minutes), the longest test by far, and
