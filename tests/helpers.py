@@ -70,13 +70,14 @@ def run_main(tool, *args):
         spec = importlib.util.spec_from_file_location(f'_tool_{osp.splitext(osp.basename(tool))[0]}', path)
         _TOOLS[path] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(_TOOLS[path])
+    args = [str(a) for a in args]
     environ, argv, cwd = dict(os.environ), list(sys.argv), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
         os.chdir(ROOT)
-        sys.argv = [path, *map(str, args)]
+        sys.argv = [path, *args]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            _TOOLS[path].main([str(a) for a in args])
+            _TOOLS[path].main(args)
         code = 0
     except SystemExit as exit:
         code = exit.code

@@ -45,9 +45,9 @@ def torch_closure():
         if key in found or key in OWN_STEPS:
             continue
         found[key] = dist
+        extras = [''] + sorted(requirement.extras)
         for line in dist.requires or []:
             needed = Requirement(line)
-            extras = [''] + sorted(requirement.extras)
             if needed.marker is None or any(needed.marker.evaluate({'extra': e}) for e in extras):
                 todo.append(needed)
     return list(found.values())

@@ -94,8 +94,9 @@ def check(tool: str, argv: list) -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     for module in (cfg.get('custom_imports') or {}).get('imports', []):
-        if find(module.split('.')[0]) is None:
-            sys.exit(f'error: custom_imports: no module named {module.split(".")[0]!r} (config {args.config})')
+        package = module.split('.')[0]
+        if find(package) is None:
+            sys.exit(f'error: custom_imports: no module named {package!r} (config {args.config})')
     for loader in LOADERS[tool]:
         dataset = (cfg.get(loader) or {}).get('dataset') or {}
         root = dataset.get('data_root', '')
