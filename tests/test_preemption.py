@@ -11,6 +11,8 @@ import random
 import shutil
 import signal
 import stat
+import subprocess
+import time
 
 import pytest
 import torch
@@ -21,6 +23,7 @@ HOOKS = '''
 """Test hooks: SIGKILL after an iteration, a signal during one, a SIGKILL in the middle of a checkpoint write."""
 import os
 import signal
+import time
 
 from mmengine.dist import barrier, get_rank
 from mmengine.hooks import Hook
@@ -50,6 +53,114 @@ class SignalAtIter(Hook):
 
 
 @HOOKS.register_module()
+class AwaitSignalAtIter(Hook):
+    """As iteration AWAIT_SIGNAL_AT_ITER begins, rank 0 writes READY_FILE and waits until the stop signal sent from
+    outside has reached it: the run then stops after that very iteration."""
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if os.environ.get('AWAIT_SIGNAL_AT_ITER') != str(runner.iter + 1) or get_rank() != 0:
+            return
+        stop = next(hook for hook in runner.hooks if type(hook).__name__ == 'AtomicCheckpointHook')._stop
+        open(os.environ['READY_FILE'], 'w').close()
+        deadline = time.monotonic() + 120
+        while stop.signal_name is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@HOOKS.register_module()
+class SignalAtStart(Hook):
+    """SIGTERM to this process while the run starts (before_run: the model is built, nothing trained)."""
+
+    def before_run(self, runner):
+        if os.environ.get('SIGNAL_AT_START'):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@HOOKS.register_module()
+class SlowSave(Hook):
+    """Rank 0 takes SLOW_SAVE seconds longer to write each checkpoint."""
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        time.sleep(float(os.environ.get('SLOW_SAVE', 0)))
+
+
+class TestDirBackend:
+    """mmengine storage backend for 'testdir://<absolute path>': files on the local disk, but not a LocalBackend
+    (the stand-in for s3:// or petrel://: written in place through put, no rename)."""
+
+    name = 'testdir'
+
+    @staticmethod
+    def _local(path):
+        return path[len('testdir://'):]
+
+    def put(self, obj, filepath):
+        os.makedirs(os.path.dirname(self._local(filepath)), exist_ok=True)
+        with open(self._local(filepath), 'wb') as f:
+            f.write(obj)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        self.put(obj.encode(encoding), filepath)
+
+    def get(self, filepath):
+        with open(self._local(filepath), 'rb') as f:
+            return f.read()
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.get(filepath).decode(encoding)
+
+    def exists(self, filepath):
+        return os.path.exists(self._local(filepath))
+
+    def isfile(self, filepath):
+        return os.path.isfile(self._local(filepath))
+
+    def isdir(self, filepath):
+        return os.path.isdir(self._local(filepath))
+
+    def remove(self, filepath):
+        os.remove(self._local(filepath))
+
+    def join_path(self, filepath, *parts):
+        return '/'.join([filepath.rstrip('/'), *parts])
+
+
+from mmengine.fileio import BaseStorageBackend, FileClient, register_backend  # noqa: E402
+
+TestDir = type('TestDir', (TestDirBackend, BaseStorageBackend), {})
+register_backend('testdir', TestDir, prefixes='testdir')
+FileClient.register_backend('testdir', TestDir, prefixes='testdir')  # (mmengine's hook still asks the old registry)
+
+
+if os.environ.get('SIGNAL_DURING_KNN'):
+    # SIGTERM once the k-NN monitor has encoded its bank, before the queries
+    from mmmst.engine.hooks import knn_monitor_hook
+
+    encode = knn_monitor_hook.loader_features
+
+    def encode_then_signal(*args, **kwargs):
+        features = encode(*args, **kwargs)
+        if not getattr(encode_then_signal, 'sent', False):
+            encode_then_signal.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+        return features
+
+    knn_monitor_hook.loader_features = encode_then_signal
+
+
+if os.environ.get('EXIT_WITHOUT_BARRIER'):
+    # the exit as on a GPU backend: no barrier at the end (the gloo path's waits for every process)
+    from mmmst.engine import cpu_dist
+
+    def leave_at_once(exit_code=0, before_exit=None):
+        if before_exit is not None:
+            before_exit()
+        os._exit(exit_code)
+
+    cpu_dist.close_cpu_process_group = leave_at_once
+
+
+@HOOKS.register_module()
 class KillDuringSave(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         last = runner.message_hub.get_info('last_ckpt')
@@ -60,8 +171,16 @@ class KillDuringSave(Hook):
 '''
 
 #: (processes, dataloader workers, persistent workers)
-ONE_NO_WORKERS, ONE_TWO_WORKERS = (1, 0, False), (1, 2, True)
-TWO_TWO_WORKERS = (2, 2, True)
+ONE_NO_WORKERS, ONE_TWO_WORKERS, ONE_TWO_FRESH_WORKERS = (1, 0, False), (1, 2, True), (1, 2, False)
+TWO_NO_WORKERS, TWO_TWO_WORKERS = (2, 0, False), (2, 2, True)
+
+
+def seeded_rng(name):
+    """A random generator for a test's random choice, with its seed in the test's output (MMMST_TEST_SEED replays
+    a failure)."""
+    seed = int(os.environ.get('MMMST_TEST_SEED', random.randrange(2**31)))
+    print(f'{name}: MMMST_TEST_SEED={seed}')
+    return random.Random(seed), seed
 
 
 @pytest.fixture(scope='module')
@@ -74,14 +193,15 @@ def preemptible(tmp_path_factory):
         f'_base_ = {SMALL_CFG!r}\n'
         "custom_imports = dict(imports=['mmmst', 'preempt_hooks'], allow_failed_imports=False)\n"
         "custom_hooks = [dict(type='TeacherTempHook'), dict(type='FreezeLastLayerHook', freeze_epochs=1),\n"
-        "                dict(type='KillAtIter'), dict(type='SignalAtIter'), dict(type='KillDuringSave')]\n"
+        "                dict(type='KillAtIter'), dict(type='SignalAtIter'), dict(type='KillDuringSave'),\n"
+        "                dict(type='AwaitSignalAtIter'), dict(type='SignalAtStart'), dict(type='SlowSave')]\n"
         'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3, iter_interval=2))\n'
     )
     return str(config), dict(PYTHONPATH=os.pathsep.join([ROOT, str(root)]))
 
 
-def train(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
-    """tools/train.py (1 process) or tools/dist_train.sh (2) on the preemptible config; the finished process."""
+def train_command(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
+    """(command, environment) of tools/train.py (1 process) or tools/dist_train.sh (2) on the preemptible config."""
     config, base_env = preemptible
     processes, workers, persistent = setup
     options = small_train_options(data_root, work_dir, epochs=3)
@@ -92,12 +212,14 @@ def train(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
     options += list(extra)
     full_env = dict(base_env, **(env or {}))
     if processes == 1:
-        return run([PY, 'tools/train.py', config] + options, extra_env=full_env)
-    return run(
-        ['bash', 'tools/dist_train.sh', config, str(processes)] + options,
-        input='',
-        extra_env=dict(full_env, PORT=port),
-    )
+        return [PY, 'tools/train.py', config] + options, full_env
+    return ['bash', 'tools/dist_train.sh', config, str(processes)] + options, dict(full_env, PORT=port)
+
+
+def train(preemptible, data_root, work_dir, setup, *extra, env=None, port=None):
+    """The finished process of :func:`train_command`."""
+    command, env = train_command(preemptible, data_root, work_dir, setup, *extra, env=env, port=port)
+    return run(command, extra_env=env, input='')
 
 
 @pytest.fixture(scope='module')
@@ -133,14 +255,15 @@ def test_sigkill_in_epoch_two_then_resume_ends_as_the_straight_run(
 ):
     """SIGKILL after a random iteration of epoch 2 (iterations 5-8); --resume takes the last checkpoint (epoch_1.pth
     or iter_6.pth), redoes the 0-2 iterations lost, and the run ends with the uninterrupted run's weights."""
-    kill_at = random.randint(5, 8)
+    rng, seed = seeded_rng('kill point')
+    kill_at = rng.randint(5, 8)
     work = tmp_path / 'work'
     killed = train(preemptible, fashion_mnist, work, setup, env=dict(KILL_AT_ITER=str(kill_at)))
     assert killed.returncode == -signal.SIGKILL, logs(killed)[-3000:]
     last = open(work / 'last_checkpoint').read()
     # iter_6.pth is the only iteration checkpoint of epoch 2: iteration 8's is epoch_2.pth, written after the epoch
     expected_last = 'epoch_1.pth' if kill_at == 5 else 'iter_6.pth'
-    assert last == str(work / expected_last), (kill_at, last)
+    assert last == str(work / expected_last), (kill_at, last, f'MMMST_TEST_SEED={seed}')
 
     resumed = train(preemptible, fashion_mnist, work, setup, '--resume')
     assert resumed.returncode == 0, logs(resumed)[-3000:]
@@ -179,6 +302,63 @@ def test_sigterm_saves_after_the_iteration_exits_75_and_resumes_exactly(
     assert resumed.returncode == 0, logs(resumed)[-3000:]
     assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
     assert_same_state(straight(ONE_TWO_WORKERS), copy, 'SIGTERM at iteration 5')
+
+
+@pytest.mark.parametrize(
+    'when, setup, stopped_after',
+    [
+        ('SIGNAL_AT_START', ONE_NO_WORKERS, 1),  # while the run starts: after its first iteration
+        ('SIGNAL_AT_ITER=4', ONE_NO_WORKERS, 4),  # the last iteration of epoch 1: before its epoch checkpoint
+        ('SIGNAL_AT_ITER=6', ONE_TWO_FRESH_WORKERS, 6),  # fresh (non-persistent) workers, in the middle of epoch 2
+    ],
+    ids=['at-start', 'last-iteration-of-an-epoch', 'non-persistent-workers'],
+)
+def test_a_signal_at_any_point_saves_one_checkpoint_and_resumes_exactly(
+    preemptible, fashion_mnist, straight, tmp_path, when, setup, stopped_after
+):
+    """SIGTERM before the first iteration, in the last iteration of an epoch (iter_4.pth instead of epoch_1.pth: the
+    resumed run finishes epoch 1 with no batch left, then writes epoch_1.pth), or inside an epoch whose workers are
+    started afresh (the resumed epoch's workers start at batch 2): the run stops after that iteration with exit 75,
+    and the resumed run ends as the straight run."""
+    name, _, value = when.partition('=')
+    work = tmp_path / 'work'
+    stopped = train(preemptible, fashion_mnist, work, setup, env={name: value or '1'})
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    assert open(work / 'last_checkpoint').read() == str(work / f'iter_{stopped_after}.pth')
+    assert f'SIGTERM: stopped after iteration {stopped_after} ' in logs(stopped)
+    resumed = train(preemptible, fashion_mnist, work, setup, '--resume')
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert_same_state(straight(setup), work, f'SIGTERM ({when})')
+
+
+def test_a_signal_during_the_knn_monitor_stops_after_the_next_iteration(preemptible, fashion_mnist, tmp_path):
+    """SIGTERM while the k-NN monitor encodes its images at the end of epoch 1 (its loaders with 2 workers each):
+    the evaluation completes, epoch_1.pth is written, the run stops after iteration 5 and the resumed run ends as
+    the straight run with the same monitor."""
+    config, env = preemptible
+    knn_config = tmp_path / 'knn.py'
+    loader = (
+        "dict(batch_size=8, num_workers=2, sampler=dict(type='DefaultSampler', shuffle=False), "
+        f"collate_fn=dict(type='default_collate'), dataset=dict(type='FashionMNIST', data_root={fashion_mnist!r}, "
+        "download=False, indices=16, pipeline=[dict(type='PackInputs')]))"
+    )
+    knn_config.write_text(
+        f'_base_ = {config!r}\n'
+        f'custom_hooks = _base_.custom_hooks + [dict(type="KNNMonitorHook", bank_dataloader={loader}, '
+        f'query_dataloader={loader}, num_classes=10)]\n'
+    )
+    preemptible_knn = (str(knn_config), env)
+    straight_work, work = tmp_path / 'straight', tmp_path / 'work'
+    uninterrupted = train(preemptible_knn, fashion_mnist, straight_work, ONE_NO_WORKERS)
+    assert uninterrupted.returncode == 0, logs(uninterrupted)[-3000:]
+    stopped = train(preemptible_knn, fashion_mnist, work, ONE_NO_WORKERS, env=dict(SIGNAL_DURING_KNN='1'))
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    assert 'k-NN top-1' in logs(stopped) and 'SIGTERM: stopped after iteration 5 ' in logs(stopped)
+    assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['epoch_1.pth', 'iter_2.pth', 'iter_5.pth']
+    resumed = train(preemptible_knn, fashion_mnist, work, ONE_NO_WORKERS, '--resume')
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    expected = torch.load(straight_work / 'epoch_3.pth', weights_only=False)['state_dict']
+    assert_same_state(expected, work, 'SIGTERM during the k-NN monitor')
 
 
 def test_kill_during_an_iteration_checkpoint_write_resumes_from_the_previous(
@@ -223,7 +403,7 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
         env=dict(SIGNAL_AT_ITER='3', SIGNAL_RANK='1', SIGNAL='SIGUSR1'),
         port=free_port(),
     )
-    assert signalled.returncode != 0  # torchrun's own code; each process's is in its summary
+    assert signalled.returncode == 75  # (torchrun's own code is 1; each process's is in its summary)
     assert logs(signalled).count('exitcode  : 75') == 2, logs(signalled)[-3000:]
     assert 'a signal on another process: stopped after iteration 3 (epoch 2, batch 1 of 2)' in logs(signalled)
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
@@ -233,7 +413,7 @@ def test_two_processes_sigkill_and_a_signal_on_one_rank(preemptible, fashion_mni
     os.makedirs(one_dir)
     shutil.copy(work / 'iter_3.pth', one_dir / 'from_two_processes.pth')
 
-    kill_at = random.randint(5, 6)
+    kill_at = seeded_rng('kill point')[0].randint(5, 6)
     killed = train(
         preemptible, fashion_mnist, work, TWO_TWO_WORKERS, '--resume', env=dict(KILL_AT_ITER=str(kill_at)),
         port=free_port(),
@@ -494,3 +674,205 @@ def test_the_first_host_of_a_slurm_node_list_is_the_master(nodelist, host):
     from mmmst.engine.cpu_dist import first_slurm_host
 
     assert first_slurm_host(nodelist) == host
+
+
+def torchrun_of(launcher_pid: int) -> int:
+    """The pid of the torchrun process that tools/dist_launch.sh started."""
+    for child in open(f'/proc/{launcher_pid}/task/{launcher_pid}/children').read().split():
+        if 'torch.distributed.run' in open(f'/proc/{child}/cmdline').read():
+            return int(child)
+    raise AssertionError(f'no torchrun among the children of {launcher_pid}')
+
+
+def wait_for(path, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not osp.exists(path):
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, f'{path} did not appear in {timeout} s'
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    'target, signame, setup',
+    [
+        ('launcher', 'SIGTERM', TWO_NO_WORKERS),  # docker stop, Kubernetes: the container's first process
+        ('launcher', 'SIGUSR1', TWO_TWO_WORKERS),
+        ('torchrun', 'SIGTERM', TWO_TWO_WORKERS),
+        ('torchrun', 'SIGUSR1', TWO_NO_WORKERS),
+        ('group', 'SIGTERM', TWO_TWO_WORKERS),  # a terminal's kill -- -PGID; slurm signals every process of a step
+        ('group', 'SIGUSR1', TWO_NO_WORKERS),
+    ],
+    ids=lambda v: v if isinstance(v, str) else f'{v[1]}-workers',
+)
+def test_a_signal_from_outside_stops_both_ranks_after_its_iteration_exits_75_and_resumes_exactly(
+    preemptible, fashion_mnist, straight, free_port, tmp_path, target, signame, setup
+):
+    """tools/dist_train.sh on 2 gloo processes, started as a shell or a container starts it (a process group of its
+    own); the signal sent from outside while iteration 3 runs (epoch 2, batch 1), to the launcher's process, to
+    torchrun, or to the whole process group: both ranks stop after iteration 3, iter_3.pth is the one checkpoint
+    written, no dataloader worker dies of the signal, the launch exits 75 and leaves no lock; --resume through the
+    same launcher, with another seed in the config (the checkpoint's generator states and sampler order must win
+    over mmengine's re-seeding), ends as the straight run."""
+    work, ready = tmp_path / 'work', tmp_path / 'ready'
+    command, env = train_command(
+        preemptible, fashion_mnist, work, setup, env=dict(AWAIT_SIGNAL_AT_ITER='3', READY_FILE=str(ready)),
+        port=free_port(),
+    )  # fmt: skip
+    full_env = dict(os.environ, PYTHON=PY, OMP_NUM_THREADS='1') | env
+    launcher = subprocess.Popen(
+        command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(ready, launcher)
+        signum = getattr(signal, signame)
+        if target == 'launcher':
+            os.kill(launcher.pid, signum)
+        elif target == 'torchrun':
+            os.kill(torchrun_of(launcher.pid), signum)
+        else:
+            os.killpg(launcher.pid, signum)
+        output = launcher.communicate(timeout=300)[0]
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    assert launcher.returncode == 75, output[-4000:]
+    assert f'{signame}: stopped after iteration 3 (epoch 2, batch 1 of 2) and saved {work / "iter_3.pth"}' in output
+    assert 'DataLoader worker' not in output
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+    left = sorted(os.listdir(work))
+    assert [n for n in left if n.endswith(('.pth', '.partial', '.lock'))] == ['epoch_1.pth', 'iter_3.pth'], left
+
+    resumed = train(preemptible, fashion_mnist, work, setup, 'randomness.seed=1', '--resume', port=free_port())
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert 'continuing epoch 2 after its first 1 batch(es)' in logs(resumed)
+    assert not (work / '.lock').exists()
+    assert_same_state(straight(setup, port=free_port()), work, f'{signame} to the {target} during iteration 3')
+
+
+FAKE_SRUN_TASKS = """#!/usr/bin/env bash
+# srun --kill-on-bad-exit=1 with FAKE_SRUN_TASKS tasks on this machine: the first task to exit non-zero gets the
+# others SIGKILLed; the exit code is the highest of the tasks' (128 + 9 for a killed one), as srun reports it
+echo "srun $*" >> "$FAKE_SLURM_LOG"
+while [ "${1#-}" != "$1" ]; do shift; done
+tasks=${FAKE_SRUN_TASKS:-1}
+pids=()
+for ((rank = 0; rank < tasks; rank++)); do
+    SLURM_PROCID=$rank SLURM_NTASKS=$tasks SLURM_LOCALID=$rank SLURM_NODELIST=localhost "$@" &
+    pids+=($!)
+done
+highest=0
+left=$tasks
+while [ "$left" -gt 0 ]; do
+    wait -n "${pids[@]}"
+    code=$?
+    left=$((left - 1))
+    [ "$code" -gt "$highest" ] && highest=$code
+    if [ "$code" != 0 ]; then
+        kill -KILL "${pids[@]}" 2>/dev/null
+    fi
+done
+exit "$highest"
+"""
+
+
+def fake_slurm(tmp_path, **env):
+    """A PATH with stand-ins for sbatch, srun (several tasks, --kill-on-bad-exit) and scontrol; the environment."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in dict(FAKE_SLURM, srun=FAKE_SRUN_TASKS).items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    return dict(
+        env, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}', FAKE_SLURM_LOG=str(tmp_path / 'slurm.log'), PYTHON=PY
+    )
+
+
+def test_no_rank_leaves_before_the_save_even_when_srun_kills_the_step_at_the_first_exit(
+    preemptible, fashion_mnist, free_port, tmp_path
+):
+    """The requeued job's branch of tools/slurm_train.sh on 2 tasks under an srun that SIGKILLs the other tasks as
+    soon as one exits non-zero (--kill-on-bad-exit), with the processes' exit as on a GPU backend (no barrier at the
+    end) and rank 0 writing its checkpoint 3 s slowly: SIGUSR1 to rank 1 during iteration 3. Rank 1 leaves only
+    once iter_3.pth and last_checkpoint are complete; srun's own code may be 137 (a task killed after the first
+    left), the script still knows it was a saved stop, exits 75 and requeues."""
+    work = tmp_path / 'work'
+    env = fake_slurm(
+        tmp_path, MASTER_PORT=free_port(), REQUEUE='1', MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID='42',
+        MMMST_TOOLS=osp.join(ROOT, 'tools'), FAKE_SRUN_TASKS='2', SIGNAL_AT_ITER='3', SIGNAL_RANK='1',
+        SIGNAL='SIGUSR1', SLOW_SAVE='3', EXIT_WITHOUT_BARRIER='1', PYTHONPATH=preemptible[1]['PYTHONPATH'],
+    )  # fmt: skip
+    options = small_train_options(fashion_mnist, work, epochs=3)
+    result = run(['bash', 'tools/slurm_train.sh', 'part', 'mst', preemptible[0]] + options, extra_env=env)
+    assert result.returncode == 75, logs(result)[-3000:]
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+    assert torch.load(work / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
+    assert not [n for n in os.listdir(work) if n.endswith('.partial') or n.startswith('.mmmst-exit')]
+    assert (tmp_path / 'slurm.log').read_text().splitlines()[-1] == 'scontrol requeue 42'
+
+
+def test_slurm_requeues_only_on_a_saved_stop(preemptible, fashion_mnist, tmp_path):
+    """A job whose train.py fails for another reason (here a misspelt option) exits with that code, not requeued:
+    a requeue would fail the same way, forever."""
+    env = fake_slurm(
+        tmp_path, REQUEUE='1', MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID='42', MMMST_TOOLS=osp.join(ROOT, 'tools'),
+        PYTHONPATH=preemptible[1]['PYTHONPATH'],
+    )  # fmt: skip
+    options = small_train_options(fashion_mnist, tmp_path / 'work') + ['default_hooks.checkpoint.intervl=1']
+    result = run(['bash', 'tools/slurm_train.sh', 'part', 'mst', preemptible[0]] + options, extra_env=env)
+    assert result.returncode == 1, logs(result)[-3000:]
+    assert "unknown option 'intervl'" in logs(result)
+    assert not any(line.startswith('scontrol') for line in (tmp_path / 'slurm.log').read_text().splitlines())
+
+
+def test_requeue_mode_outside_a_job_is_refused():
+    """The batch job's branch without SLURM_JOB_ID (run by hand): one line, nothing requeued with an empty id."""
+    result = run(
+        ['bash', 'tools/slurm_train.sh', 'part', 'mst', 'cfg.py', '--work-dir', 'w'],
+        extra_env=dict(REQUEUE='1', MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID=''),
+    )
+    assert result.returncode == 2
+    assert 'error: REQUEUE=1: SLURM_JOB_ID is not set' in result.stderr
+
+
+def test_a_signal_deletes_none_of_mmengines_own_iteration_checkpoints(preemptible, fashion_mnist, tmp_path):
+    """by_epoch=False: mmengine writes iter_<i>.pth every `interval` iterations itself. A signal's iter_5.pth
+    (max_keep_iter_ckpts=1) rotates out only the iteration checkpoints this hook wrote: mmengine's stay."""
+    work = tmp_path / 'work'
+    options = [
+        'default_hooks.checkpoint.by_epoch=False',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.checkpoint.iter_interval=-1',
+        'default_hooks.checkpoint.max_keep_iter_ckpts=1',
+    ]
+    stopped = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, *options, env=dict(SIGNAL_AT_ITER='5'))
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == ['iter_2.pth', 'iter_4.pth', 'iter_5.pth']
+
+
+def test_iteration_checkpoints_with_by_epoch_false_are_refused_in_one_line(fashion_mnist, tmp_path):
+    from tests.helpers import last_line, run_main
+
+    options = ['default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.iter_interval=2']
+    result = run_main('tools/train.py', SMALL_CFG, *small_train_options(fashion_mnist, tmp_path), *options)
+    assert result.returncode == 1
+    assert last_line(result) == (
+        'error: AtomicCheckpointHook: iter_interval=2 with by_epoch=False: the hook already writes iter_<i>.pth every '
+        'interval=5 iterations; set interval instead (and iter_interval=-1)'
+    )
+
+
+def test_a_signal_with_checkpoints_on_another_storage_backend_writes_through_it(preemptible, fashion_mnist, tmp_path):
+    """out_dir on a storage backend other than the local disk (here a stand-in for s3://): the signal's checkpoint is
+    written in place through the backend (no .partial, no rename on a path that is not a local file), and
+    last_checkpoint names it."""
+    work, storage = tmp_path / 'work', tmp_path / 'storage'
+    out_dir = f'testdir://{storage}'
+    stopped = train(
+        preemptible, fashion_mnist, work, ONE_NO_WORKERS, f'default_hooks.checkpoint.out_dir={out_dir}',
+        env=dict(SIGNAL_AT_ITER='3'),
+    )  # fmt: skip
+    assert stopped.returncode == 75, logs(stopped)[-3000:]
+    assert open(work / 'last_checkpoint').read() == f'{out_dir}/work/iter_3.pth'
+    assert sorted(os.listdir(storage / 'work')) == ['iter_2.pth', 'iter_3.pth']
+    assert torch.load(storage / 'work' / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3

@@ -5,7 +5,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import socket
 import subprocess
 
 import numpy as np
@@ -241,29 +240,6 @@ def test_converter_refuses_to_overwrite_its_input(small_checkpoint, tmp_path):
     ok = run_main('tools/model_converters/mst_to_backbone.py', source, tmp_path / 'backbone.pth')
     assert ok.returncode == 0 and not osp.exists(tmp_path / 'backbone.pth.partial')
     assert all(k.startswith('backbone.') for k in torch.load(tmp_path / 'backbone.pth')['state_dict'])
-
-
-def test_a_work_dir_in_use_is_refused_and_a_stale_lock_taken_over(fashion_mnist, tmp_path):
-    work = tmp_path / 'work'
-    work.mkdir()
-    sleeper = subprocess.Popen(['sleep', '60'])  # a live "run" on this host
-    try:
-        (work / '.lock').write_text(f'{sleeper.pid} {socket.gethostname()}\n')
-        busy = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
-        assert busy.returncode != 0
-        assert last_line(busy) == (
-            f'error: work dir {work} is in use by another run (pid {sleeper.pid} on {socket.gethostname()}); give '
-            f'another --work-dir, or remove {work / ".lock"} if that run is gone'
-        )
-        assert not any(n.endswith('.pth') for n in os.listdir(work))
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    # the owner is gone (killed): the lock is stale, the next run takes it over and releases it at its end
-    ok = run([PY, 'tools/train.py', SMALL_CFG] + small_train_options(fashion_mnist, work))
-    assert ok.returncode == 0, ok.stderr[-3000:]
-    assert f'removing the stale lock {work / ".lock"}' in ok.stdout
-    assert osp.isfile(work / 'epoch_1.pth') and not osp.exists(work / '.lock')
 
 
 def test_resume_with_another_width_is_refused_naming_keys_and_settings(fashion_mnist, small_checkpoint, tmp_path):

@@ -26,13 +26,6 @@ PREEMPTED=75  # tools/train.py's exit code after saving on SIGTERM / SIGUSR1
 RESOURCES=(--partition="${PARTITION}" --job-name="${JOB_NAME}" --gres=gpu:"${GPUS_PER_NODE}" --ntasks="${GPUS}"
            --ntasks-per-node="${GPUS_PER_NODE}" --cpus-per-task="${CPUS_PER_TASK}")
 
-if [ "${REQUEUE:-0}" != 1 ]; then
-    PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
-    exec srun "${RESOURCES[@]}" --kill-on-bad-exit=1 ${SRUN_ARGS} \
-        "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "$@"
-fi
-
-# requeue mode: the work dir is where the restarted job finds its checkpoint
 WORK_DIR=""
 previous=""
 for arg in "$@"; do
@@ -40,6 +33,33 @@ for arg in "$@"; do
     case $arg in --work-dir=*) WORK_DIR=${arg#--work-dir=} ;; esac
     previous=$arg
 done
+
+# srun, with the exit code 75 kept: with --kill-on-bad-exit, srun reports 128 + 9 for a task it killed after the
+# first one left, so each process also writes 75 into a file (shared by the nodes: in the work dir, or here) once
+# the checkpoint is complete
+run_training() {
+    mkdir -p "${WORK_DIR:-.}"
+    MMMST_EXIT_CODE_FILE=$(mktemp "$(cd "${WORK_DIR:-.}" && pwd)/.mmmst-exit.XXXXXX")
+    export MMMST_EXIT_CODE_FILE
+    PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
+    srun "$@" --kill-on-bad-exit=1 ${SRUN_ARGS} \
+        "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "${TRAIN_ARGS[@]}"
+    status=$?
+    if [ "$status" != 0 ] && grep -qx "$PREEMPTED" "$MMMST_EXIT_CODE_FILE"; then
+        status=$PREEMPTED
+    fi
+    rm -f "$MMMST_EXIT_CODE_FILE"
+}
+
+if [ "${REQUEUE:-0}" != 1 ]; then
+    TRAIN_ARGS=("$@")
+    # a preemption's signal also reaches this shell: wait for train.py's save instead of dying first
+    trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
+    run_training "${RESOURCES[@]}"
+    exit "$status"
+fi
+
+# requeue mode: the work dir is where the restarted job finds its checkpoint
 if [ -z "$WORK_DIR" ]; then
     echo "error: REQUEUE=1 needs --work-dir <dir>: the requeued job resumes from the checkpoint there" >&2
     exit 2
@@ -64,12 +84,14 @@ RESUME=()
 if [ -f "$WORK_DIR/last_checkpoint" ]; then
     RESUME=(--resume)
 fi
+if [ -z "${SLURM_JOB_ID:-}" ]; then
+    echo "error: REQUEUE=1: SLURM_JOB_ID is not set; this branch runs inside the batch job that sbatch starts" >&2
+    exit 2
+fi
 # a preemption's SIGTERM also reaches this shell: wait for train.py's save instead of dying first
-trap 'echo "slurm_train.sh: SIGTERM; waiting for train.py to save"' TERM
-PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
-srun --kill-on-bad-exit=1 ${SRUN_ARGS} \
-    "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "$@" "${RESUME[@]}"
-status=$?
+trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
+TRAIN_ARGS=("$@" "${RESUME[@]}")
+run_training
 if [ "$status" = "$PREEMPTED" ]; then
     echo "slurm_train.sh: train.py saved and stopped on a signal; requeueing job ${SLURM_JOB_ID}"
     scontrol requeue "${SLURM_JOB_ID}"

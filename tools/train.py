@@ -8,6 +8,7 @@ import argparse
 import errno
 import os
 import os.path as osp
+import re
 import sys
 
 from mmengine.runner import Runner
@@ -32,6 +33,12 @@ def parse_args(argv=None):
         help='accept a checkpoint (--resume, load_from) that does not fit the model exactly: load what fits, '
         'keep the rest as initialised',
     )
+    parser.add_argument(
+        '--start-over',
+        action='store_true',
+        help="train from the start in a work dir that holds another run's checkpoints: its epoch_*.pth, iter_*.pth, "
+        'best_*.pth and last_checkpoint are deleted first, its logs kept',
+    )
     parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the real total batch size')
     parser.add_argument(
@@ -49,9 +56,9 @@ def parse_args(argv=None):
     return args
 
 
-def last_checkpoint(work_dir: str) -> str:
+def last_checkpoint(work_dir: str, out_dir: str = None) -> str:
     """The checkpoint ``work_dir/last_checkpoint`` names (mmengine writes an absolute path; a relative one is read
-    relative to the work dir).
+    relative to the work dir). ``out_dir``: where the checkpoint hook writes, when not in the work dir.
 
     mmengine would start over silently (and overwrite ``epoch_*.pth``) when there is nothing to resume, and would
     follow the absolute path of a copied work dir back into the original: both are refused here, in one line.
@@ -64,7 +71,8 @@ def last_checkpoint(work_dir: str) -> str:
         )
     name = open(record).read().strip()
     path = osp.normpath(osp.join(work_dir, name))  # an absolute name stays as it is
-    if osp.isabs(name) and not osp.realpath(path).startswith(osp.realpath(work_dir) + os.sep):
+    inside = [d for d in (work_dir, out_dir) if d and osp.realpath(path).startswith(osp.realpath(d) + os.sep)]
+    if osp.isabs(name) and not inside:
         sys.exit(
             f'error: --resume: {record} names {name}, outside this work dir (a copied work dir?); give the '
             f'checkpoint to resume explicitly: --resume {osp.join(work_dir, osp.basename(name))}'
@@ -86,7 +94,7 @@ def merge_args(cfg, args):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, last_checkpoint(cfg.work_dir)
+        cfg.resume, cfg.load_from = True, last_checkpoint(cfg.work_dir, checkpoint_dir(cfg))
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             sys.exit(f'error: --resume: checkpoint {args.resume!r} does not exist')
@@ -97,9 +105,45 @@ def merge_args(cfg, args):
     return cfg
 
 
+def checkpoint_dir(cfg) -> str:
+    """Where the checkpoint hook writes: ``<out_dir>/<work dir's name>`` when ``out_dir`` is set (mmengine's rule),
+    else the work dir."""
+    out_dir = (cfg.get('default_hooks') or {}).get('checkpoint', {}).get('out_dir')
+    return osp.join(out_dir, osp.basename(cfg.work_dir.rstrip(os.sep))) if out_dir else cfg.work_dir
+
+
+#: the files of an earlier run that a fresh run would overwrite or rotate out
+_CHECKPOINT = re.compile(r'(epoch|iter)_\d+\.pth|best_.*\.pth|last_checkpoint')
+
+
+def refuse_to_overwrite(cfg, start_over: bool) -> None:
+    """A run that does not resume, in a work dir holding another run's checkpoints: ValueError naming them and the
+    ways on, or (``--start-over``, on rank 0) their deletion, logs kept."""
+    folders = [d for d in dict.fromkeys((cfg.work_dir, checkpoint_dir(cfg))) if osp.isdir(d)]
+    found = sorted(osp.join(d, n) for d in folders for n in os.listdir(d) if _CHECKPOINT.fullmatch(n))
+    if not found or cfg.get('resume'):
+        return
+    if not start_over:
+        names = ', '.join(osp.basename(f) for f in found[:3]) + (
+            f' and {len(found) - 3} more' if len(found) > 3 else ''
+        )
+        raise ValueError(
+            f'work dir {cfg.work_dir} holds the checkpoints of an earlier run ({names}); continue it with --resume, '
+            'give another --work-dir, or pass --start-over to delete them and train from the start'
+        )
+    if is_first_process():
+        for path in found:
+            os.remove(path)
+        print(f'--start-over: deleted {len(found)} checkpoint file(s) of the earlier run in {cfg.work_dir}')
+
+
 def is_first_process() -> bool:
-    """Rank 0 before the process group exists (torchrun sets RANK; srun sets SLURM_PROCID)."""
-    return os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0'
+    """Rank 0 before the process group exists: torchrun sets RANK, srun SLURM_PROCID, Open MPI
+    OMPI_COMM_WORLD_RANK, MPICH and Intel MPI PMI_RANK."""
+    for name in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        if name in os.environ:
+            return os.environ[name] == '0'
+    return True
 
 
 def fall_back_to_full_precision(cfg) -> None:
@@ -127,11 +171,14 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f'error: config file {args.config!r} does not exist')
+    from mmmst.engine import preemption
+
+    preemption.catch_stop_signals_early()  # a stop while the run starts: it stops after its first iteration
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
     from mmmst.datasets.transforms.loading import UnreadableImageError
-    from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
+    from mmmst.engine import cpu_dist
+    from mmmst.engine.hooks import AtomicCheckpointHook
     from mmmst.engine.non_finite import NonFiniteError
-    from mmmst.engine.preemption import PREEMPTED_EXIT_CODE, Preempted
     from mmmst.engine.resumable_loop import EmptyEpochError, ResumeError
     from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
     from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
@@ -142,6 +189,7 @@ def main(argv=None):
         load_checked_config,
     )
 
+    lock = None
     try:
         cfg = load_checked_config(args.config, args.cfg_options)
         # a bad value fails here in one line, not after the Runner's log and a traceback (or after an epoch)
@@ -160,25 +208,41 @@ def main(argv=None):
         del model
         if is_first_process():
             try:
-                lock_work_dir(cfg.work_dir)
+                lock = lock_work_dir(cfg.work_dir)
             except OSError as err:  # a read-only file system, no permission
                 raise ValueError(f'work dir {cfg.work_dir} is not writable ({err.strerror})') from None
+        try:
+            refuse_to_overwrite(cfg, args.start_over)
+        except ValueError:
+            if lock is not None:
+                lock.release()
+            raise
     except (KeyError, FileNotFoundError, ValueError, TypeError, WorkDirLockedError) as err:
         sys.exit(f'error: {err.args[0] if err.args else err}')
     except (CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')
     fall_back_to_full_precision(cfg)
-    on_cpu = init_cpu_process_group(args.launcher)
+    on_cpu = cpu_dist.init_cpu_process_group(args.launcher)
     if on_cpu:  # no GPU: gloo processes, DDP over CPU modules
-        use_cpu_wrapper(cfg)
+        cpu_dist.use_cpu_wrapper(cfg)
+
+    def leave(code: int) -> None:
+        """Every process ends here, on every backend: the work dir's lock released, then the exit."""
+        if on_cpu:
+            cpu_dist.close_cpu_process_group(code, before_exit=lock and lock.release)
+        if lock is not None:
+            lock.release()
+        sys.exit(code)
+
     runner = Runner.from_cfg(cfg)
+    if not any(isinstance(hook, AtomicCheckpointHook) for hook in runner.hooks):
+        preemption.release_early_stop_signals()  # nothing would save on a signal: it stops the run as usual
     try:
         runner.train()
-    except Preempted:
-        # SIGTERM / SIGUSR1: the iteration checkpoint is written and the log names it
-        if on_cpu:
-            close_cpu_process_group(PREEMPTED_EXIT_CODE)
-        sys.exit(PREEMPTED_EXIT_CODE)
+    except preemption.Preempted:
+        # SIGTERM / SIGUSR1: the iteration checkpoint is complete (every process waited for it) and the log names it
+        preemption.record_exit_code(preemption.PREEMPTED_EXIT_CODE)
+        leave(preemption.PREEMPTED_EXIT_CODE)
     except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError, ResumeError, EmptyEpochError) as err:
         # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
         sys.exit(f'error: {err}')
@@ -199,8 +263,7 @@ def main(argv=None):
             f'error: {reason} while writing into {cfg.work_dir}; the last complete checkpoint is {last} '
             '(--resume continues from it once there is space)'
         )
-    if on_cpu:
-        close_cpu_process_group()
+    leave(0)
 
 
 if __name__ == '__main__':

@@ -53,20 +53,24 @@ def first_slurm_host(nodelist: str) -> str:
     return prefix + re.split(r'[-,]', ranges, maxsplit=1)[0]
 
 
-def close_cpu_process_group(exit_code: int = 0) -> None:
+def close_cpu_process_group(exit_code: int = 0, before_exit=None) -> None:
     """End a gloo CPU process cleanly: wait for every process, close the group, flush, and leave.
 
     Seen on this stack (torch 2.14, gloo, 2 CPU processes), rarely and under load: a process that had finished its
     work aborted while the interpreter shut down ('terminate called without an active exception', SIGABRT), after
     the metrics were printed, so the launcher reported a failure. The abort comes from C++ destructors running in
     an arbitrary order at exit; so after the barrier and ``destroy_process_group`` the process flushes its streams
-    and logs and exits with ``os._exit(exit_code)``. Call it last, only on the gloo path.
+    and logs and exits with ``os._exit(exit_code)``, which skips ``atexit``: what must run before the exit (the work
+    dir's lock released) is ``before_exit``, called once every process has reached this point. Call it last, only on
+    the gloo path.
     """
     if not dist.is_initialized():
         return
     gc.collect()  # the DDP wrapper (and its reducer) go before the group they use
     dist.barrier()
     dist.destroy_process_group()
+    if before_exit is not None:
+        before_exit()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

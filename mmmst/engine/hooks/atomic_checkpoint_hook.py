@@ -4,14 +4,13 @@ import difflib
 import inspect
 import os
 import os.path as osp
-import re
 import time
 
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
-from mmmst.engine.preemption import Preempted, StopRequest
+from mmmst.engine.preemption import Preempted, StopRequest, release_early_stop_signals
 from mmmst.engine.random_states import gather_random_states, set_random_states
 from mmmst.engine.resumable_loop import ResumableEpochBasedTrainLoop, ResumeError
 from mmmst.registry import HOOKS
@@ -49,11 +48,14 @@ class AtomicCheckpointHook(CheckpointHook):
     **Iteration checkpoints and signals** (with ``train_cfg=dict(type='ResumableEpochBasedTrainLoop', ...)``):
 
     * ``iter_interval=N`` (default -1: off) also writes ``iter_<i>.pth`` every N iterations, inside epochs, the
-      last ``max_keep_iter_ckpts`` (default 2) kept. They hold, besides the model, teacher, optimizer, schedulers
+      last ``max_keep_iter_ckpts`` (default 2) of those this hook wrote kept (with ``by_epoch=False``, mmengine
+      writes its own ``iter_<i>.pth`` every ``interval`` iterations: ``iter_interval`` is refused there, and a
+      signal's checkpoint deletes none of mmengine's). They hold, besides the model, teacher, optimizer, schedulers
       and centre, the data's position (the epoch, the batches each process has trained on, the sampler's seed)
       and every dataloader worker's random states, so a resume continues the epoch tensor for tensor.
     * ``save_on_signal=True`` (default): SIGTERM or SIGUSR1 (a preemption, slurm's ``--signal``) lets the current
-      iteration finish on every process, writes ``iter_<i>.pth``, logs one line naming it and stops the run with
+      iteration finish on every process, writes ``iter_<i>.pth``, waits on every process until the file and
+      ``last_checkpoint`` are complete, logs one line naming it and stops the run with
       :class:`~mmmst.engine.preemption.Preempted` (``tools/train.py`` exits with code 75).
 
     Each save logs the seconds it took to write.
@@ -78,6 +80,11 @@ class AtomicCheckpointHook(CheckpointHook):
         if not isinstance(max_keep_iter_ckpts, int) or max_keep_iter_ckpts < 1:
             raise ValueError(f'{type(self).__name__}: max_keep_iter_ckpts={max_keep_iter_ckpts!r}; keep at least 1')
         super().__init__(*args, **kwargs)
+        if iter_interval > 0 and not self.by_epoch:
+            raise ValueError(
+                f'{type(self).__name__}: iter_interval={iter_interval} with by_epoch=False: the hook already writes '
+                f'iter_<i>.pth every interval={self.interval} iterations; set interval instead (and iter_interval=-1)'
+            )
         self.iter_interval, self.max_keep_iter_ckpts, self.save_on_signal = (
             iter_interval,
             max_keep_iter_ckpts,
@@ -87,6 +94,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        states, self._random_states_to_restore = getattr(self, '_random_states_to_restore', None), None
+        if states is not None:  # (the last hook before the first iteration: nothing draws in between)
+            set_random_states(states)
         # a save interrupted by a kill or a full disk leaves `<name>.partial`: never a checkpoint, only space
         if is_main_process() and isinstance(self.file_backend, LocalBackend) and osp.isdir(self.out_dir):
             for name in sorted(os.listdir(self.out_dir)):
@@ -94,9 +104,13 @@ class AtomicCheckpointHook(CheckpointHook):
                     os.remove(osp.join(self.out_dir, name))
                     runner.logger.warning(f'removed {osp.join(self.out_dir, name)}, left by an interrupted save')
         self.check_loop(type(runner.train_loop))
+        # the iteration checkpoints this hook wrote (a resume restores the list), the only ones it rotates out
+        self.iter_ckpt_ids = list(runner.message_hub.get_info('iter_ckpt_ids', []))
         if self.save_on_signal and isinstance(runner.train_loop, ResumableEpochBasedTrainLoop):
             self._stop = StopRequest()
             self._stop.install()
+        else:
+            release_early_stop_signals()
 
     def check_loop(self, loop_type: type) -> None:
         """Iteration checkpoints need a loop that can continue an epoch from one; ValueError otherwise."""
@@ -125,6 +139,7 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         path = self._save_iteration_checkpoint(runner)
         if stop:
+            self._stop.wait_for_save()  # no process leaves before rank 0's files are complete
             seen = self._stop.signal_name or 'a signal on another process'
             message = (
                 f'{seen}: stopped after iteration {runner.iter + 1} (epoch {runner.epoch + 1}, batch {batch_idx + 1}'
@@ -138,13 +153,18 @@ class AtomicCheckpointHook(CheckpointHook):
         step = runner.iter + 1
         filename = f'iter_{step}.pth'
         meta = dict(epoch=runner.epoch, iter=step)
+        if step not in self.iter_ckpt_ids:
+            self.iter_ckpt_ids.append(step)
+        keep = self.max_keep_iter_ckpts
+        rotated_out, self.iter_ckpt_ids = self.iter_ckpt_ids[:-keep], self.iter_ckpt_ids[-keep:]
+        runner.message_hub.update_info('iter_ckpt_ids', list(self.iter_ckpt_ids))  # saved in the checkpoint
         self._write(runner, filename, meta, by_epoch=False)
-        if is_main_process() and isinstance(self.file_backend, LocalBackend):
-            steps = sorted(int(m.group(1)) for m in map(_ITER_CKPT.fullmatch, os.listdir(self.out_dir)) if m)
-            for old in steps[: -self.max_keep_iter_ckpts]:
-                if old != step:
-                    os.remove(osp.join(self.out_dir, f'iter_{old}.pth'))
-        return osp.join(self.out_dir, filename)
+        if is_main_process():
+            for old in rotated_out:  # (only once the new file is complete)
+                old_path = self.file_backend.join_path(self.out_dir, f'iter_{old}.pth')
+                if self.file_backend.isfile(old_path):
+                    self.file_backend.remove(old_path)
+        return self.file_backend.join_path(self.out_dir, filename)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not isinstance(self.file_backend, LocalBackend):
@@ -158,7 +178,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 rotated_out = self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-        # ... but the file is complete before it gets its name, and before anything is deleted
+        # ... but the file is complete (and on the disk) before it gets its name, and before anything is deleted
         self._write(runner, self.filename_tmpl.format(step), meta, by_epoch=self.by_epoch)
         if is_main_process() and rotated_out is not None:
             old = osp.join(self.out_dir, self.filename_tmpl.format(rotated_out))
@@ -166,16 +186,18 @@ class AtomicCheckpointHook(CheckpointHook):
                 os.remove(old)
 
     def _write(self, runner, filename: str, meta: dict, by_epoch: bool) -> None:
-        """Write ``<filename>.partial``, rename it to ``filename``, then point ``last_checkpoint`` at it."""
+        """Write ``<filename>.partial``, sync it, rename it to ``filename``, then point ``last_checkpoint`` at it (on
+        another storage backend: write ``filename`` through the backend)."""
         # every process, at the moment of the save (a hook drawing random numbers later would break exactness)
         self._random_states = self._gather_states(runner)
         self._data_position = self._position(runner, epoch_complete=by_epoch)
-        self.last_ckpt = osp.join(self.out_dir, filename)
+        local = isinstance(self.file_backend, LocalBackend)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         started = time.perf_counter()
         runner.save_checkpoint(
             self.out_dir,
-            filename + '.partial',
+            filename + '.partial' if local else filename,
             self.file_client_args,
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
@@ -186,11 +208,12 @@ class AtomicCheckpointHook(CheckpointHook):
         )
         if not is_main_process():
             return
-        os.replace(self.last_ckpt + '.partial', self.last_ckpt)
+        if local:
+            _durable_replace(self.last_ckpt + '.partial', self.last_ckpt)
         record = osp.join(runner.work_dir, 'last_checkpoint')
         with open(record + '.partial', 'w') as f:
             f.write(self.last_ckpt)
-        os.replace(record + '.partial', record)
+        _durable_replace(record + '.partial', record)
         runner.logger.info(f'wrote {self.last_ckpt} in {time.perf_counter() - started:.2f} s')
 
     @staticmethod
@@ -242,11 +265,21 @@ class AtomicCheckpointHook(CheckpointHook):
                 f'run has {runner.world_size}; the resumed run is re-seeded (seed {runner.seed}), not continued exactly'
             )
         else:
-            mine = saved[get_rank()]
-            set_random_states(mine)
+            # restored in before_train: mmengine's resume re-seeds every generator after this hook when the config's
+            # seed differs from the checkpoint's (another seed, or seed=None), which would undo a restore here
+            mine = self._random_states_to_restore = saved[get_rank()]
         if position is not None and resumable:
             loop.resume_data_position(position, None if mine is None else mine.get('dataloader_workers'))
 
 
-#: the name of an iteration checkpoint
-_ITER_CKPT = re.compile(r'iter_(\d+)\.pth')
+def _durable_replace(partial: str, path: str) -> None:
+    """``os.replace(partial, path)`` that survives a power cut: the data is on the disk before the new name, and the
+    new name before the caller goes on (to delete an older checkpoint, say)."""
+    with open(partial, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
