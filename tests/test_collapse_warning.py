@@ -127,3 +127,20 @@ def test_a_healthy_ten_epoch_run_of_the_demo_recipe_does_not_warn():
     hook.log_k = math.log(64)
     runner = replay(hook, flattened)
     assert len(runner.warnings) == 1 and 'uniform collapse' in runner.warnings[0]
+
+
+@pytest.mark.parametrize(
+    'monitors',
+    [
+        dict(teacher_entropy=0.01, teacher_feature_std=0.05),  # a sharp teacher whose features still spread
+        dict(teacher_entropy=1.0, teacher_feature_std=1e-4),  # features close together, the teacher not one-hot
+    ],
+    ids=['sharp-but-spread', 'close-but-not-one-hot'],
+)
+def test_one_hot_collapse_needs_both_a_one_hot_teacher_and_no_feature_spread(monitors):
+    """Either sign alone is a healthy state of some runs (DINO's teacher is sharp by design): no warning."""
+    hook = CollapseWarningHook(interval=1, patience=3, begin_iters=0)
+    hook.log_k = math.log(64)
+    runner = FakeRunner()
+    feed(hook, runner, [dict(monitors, loss=1.0, kl_teacher_student=0.5)] * 10)
+    assert runner.warnings == []

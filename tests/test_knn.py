@@ -66,3 +66,17 @@ def test_knn_top1_against_the_independent_reference():
     for k, temperature in ((1, 0.07), (7, 0.07), (20, 0.5)):
         ours = knn_top1(bank, bank_labels, query, query_labels, 4, k, temperature)
         assert ours == pytest.approx(reference_knn_top1(bank, bank_labels, query, query_labels, 4, k, temperature))
+
+
+def test_leave_one_out_never_counts_an_image_as_its_own_neighbour():
+    """Pairs of near-identical images with different labels: each image's nearest *other* image has the other label,
+    so the leave-one-out 1-NN is 0 %; an image voting for itself would make it 100 %. Also with chunks smaller than
+    the set (the exclusion is placed per chunk)."""
+    from mmmst.evaluation import knn_top1_leave_one_out, nearest_neighbours
+
+    angles = torch.tensor([0.0, 0.01, 1.5, 1.51, 3.0, 3.01])
+    feats = torch.stack([angles.cos(), angles.sin()], dim=1)
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    assert knn_top1_leave_one_out(feats, labels, num_classes=2, k=1) == 0.0
+    _, idx = nearest_neighbours(feats, k=1, chunk_size=4)
+    assert idx.flatten().tolist() == [1, 0, 3, 2, 5, 4]

@@ -62,6 +62,10 @@ def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
     assert f'skipped {photos / "cats" / "broken.jpg"}' in extracted.stderr
     np.testing.assert_allclose(np.linalg.norm(saved['features'], axis=1), 1.0, rtol=1e-5)
     assert sorted(saved['paths'])[0] == os.path.join('cats', 'img_0.png')
+    # the features are the teacher's (what MST evaluates), not the student's: the first image encoded here
+    teacher, student = first_image_features(as_run(extract), photos, saved['paths'][0])
+    np.testing.assert_allclose(saved['features'][0], teacher, atol=1e-5)
+    assert np.abs(saved['features'][0] - student).max() > 1e-3  # after an epoch they differ: the check can tell
     assert 'k-NN top-1 by folder name (2 folders' in extracted.stdout  # cats, dogs (dogs/* are one folder)
     assert (tmp_path / 'neighbours.png').stat().st_size > 10_000
 
@@ -71,6 +75,26 @@ def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
     model = eval(f'timm.models.VisionTransformer({arguments})', {'timm': timm}).eval()
     model.load_state_dict(torch.load(tmp_path / 'backbone_timm.pth'))
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 192)
+
+
+def first_image_features(extract_command, folder, relative_path):
+    """(teacher, student) L2-normalised CLS features of one image of ``folder``, through the config's pipeline, for
+    the config and checkpoint of the extraction command."""
+    import torch.nn.functional as F
+    from mmengine.dataset import Compose, default_collate
+
+    from mmmst.apis import image_loader_cfg, init_model
+    from mmmst.utils import load_checked_config
+
+    config, checkpoint = extract_command[2:4]
+    cfg = load_checked_config(config, None, loaders=())
+    model = init_model(cfg, checkpoint)
+    pipeline = Compose(image_loader_cfg(cfg).dataset.pipeline)
+    data = model.data_preprocessor(default_collate([pipeline(dict(img_path=str(folder / relative_path)))]), False)
+    with torch.no_grad():
+        teacher, student = model.teacher.module.backbone(data['inputs']), model.backbone(data['inputs'])
+    last = [out[-1] if isinstance(out, (tuple, list)) else out for out in (teacher, student)]
+    return [F.normalize(out.float().flatten(1), dim=1)[0].numpy() for out in last]
 
 
 def test_a_folder_without_images_fails_at_start_naming_it(tmp_path):
