@@ -144,3 +144,19 @@ def test_one_hot_collapse_needs_both_a_one_hot_teacher_and_no_feature_spread(mon
     runner = FakeRunner()
     feed(hook, runner, [dict(monitors, loss=1.0, kl_teacher_student=0.5)] * 10)
     assert runner.warnings == []
+
+
+def test_reading_a_loss_that_requires_grad_warns_nothing():
+    """The loss in the iteration's outputs still requires grad; reading it must not put a torch UserWarning on the
+    terminal every iteration (the demo's terminal shows mmmst's lines only)."""
+    import warnings
+
+    import torch
+
+    hook = CollapseWarningHook(interval=1, patience=3, begin_iters=0)
+    hook.log_k = math.log(64)
+    loss = (torch.ones(1, requires_grad=True) * 2).sum()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        feed(hook, FakeRunner(), [dict(loss=loss, teacher_entropy=torch.tensor(1.0), kl_teacher_student=0.5)] * 2)
+    assert [str(w.message) for w in seen] == []

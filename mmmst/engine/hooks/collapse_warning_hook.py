@@ -80,7 +80,8 @@ class CollapseWarningHook(Hook):
             return
         for key in ('teacher_entropy', 'teacher_feature_std', 'kl_teacher_student', 'loss'):
             if key in outputs:
-                self._window.setdefault(key, []).append(float(outputs[key]))
+                value = outputs[key]  # (the loss still requires grad: a plain float() of it warns every iteration)
+                self._window.setdefault(key, []).append(float(value.detach() if hasattr(value, 'detach') else value))
         if len(self._window.get('loss', [])) < self.interval:
             return
         means = {key: sum(values) / len(values) for key, values in self._window.items()}
