@@ -1,5 +1,6 @@
 from . import transforms
+from .fashion_mnist import FashionMNISTUnavailableError, prepare_fashion_mnist
 from .samplers import ResumableSampler
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['ResumableSampler', *transforms.__all__]
+__all__ = ['FashionMNISTUnavailableError', 'ResumableSampler', 'prepare_fashion_mnist', *transforms.__all__]

@@ -1,21 +1,125 @@
-"""Fashion-MNIST on this machine: the four idx files mmpretrain's ``FashionMNIST`` reads, by split.
+"""Fashion-MNIST on this machine: the four idx files mmpretrain's ``FashionMNIST`` reads, by split, and
+:func:`prepare_fashion_mnist`, which puts them into a folder.
 
-``tools/dataset_converters/prepare_fashion_mnist.py`` puts them into a folder, from Debian's
-``dataset-fashion-mnist`` package; nothing is downloaded from a dataset hub.
+Where the files come from, first that works: the folder itself; Debian's ``dataset-fashion-mnist`` package (offline;
+installed with apt-get when running as root on Debian / Ubuntu); torchvision's download of the original archives
+(their MD5 checked, from ``torchvision.datasets.FashionMNIST.mirrors``, or the mirror named by
+``MMMST_FASHION_MNIST_MIRROR``). ``tools/dataset_converters/prepare_fashion_mnist.py``, the demo and the small-scale
+lab all call :func:`prepare_fashion_mnist`.
 """
 
+import gzip
+import os
 import os.path as osp
-from typing import List
+import shutil
+import subprocess
+from typing import Callable, List, Optional, Sequence, Tuple
 
 #: the idx files (un-gzipped) by split, as mmpretrain's MNIST / FashionMNIST read them
 IDX_FILES = dict(
     train=('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
     test=('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
 )
-#: the command that puts them into a folder (give it the folder), from the repository root
-PREPARE_SCRIPT = 'tools/dataset_converters/prepare_fashion_mnist.py'
+#: where Debian's dataset-fashion-mnist package puts the gzipped files
+DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
+#: an HTTP(S) folder holding the four ``.gz`` files, tried instead of torchvision's mirrors
+MIRROR_ENV = 'MMMST_FASHION_MNIST_MIRROR'
+
+
+class FashionMNISTUnavailableError(RuntimeError):
+    """Fashion-MNIST could be neither found, copied from the Debian package, nor downloaded (the message says how)."""
 
 
 def missing_fashion_mnist(data_root: str) -> List[str]:
     """The idx files not yet in ``data_root``."""
     return [f for files in IDX_FILES.values() for f in files if not osp.isfile(osp.join(data_root, f))]
+
+
+def prepare_fashion_mnist(
+    data_root: str,
+    log: Callable[[str], None] = print,
+    mirrors: Optional[Sequence[str]] = None,
+    resources: Optional[Sequence[Tuple[str, str]]] = None,
+    debian_dir: str = DEBIAN_DIR,
+) -> None:
+    """Put the missing idx files, un-gzipped, into ``data_root``.
+
+    Args:
+        data_root (str): the folder mmpretrain's ``FashionMNIST(data_root=...)`` reads.
+        log: where the progress lines go.
+        mirrors: URLs of folders holding the ``.gz`` files; default: ``$MMMST_FASHION_MNIST_MIRROR`` if set, else
+            torchvision's.
+        resources: ``(file name, MD5)`` of the ``.gz`` files; default: torchvision's, which the files must match.
+        debian_dir (str): the Debian package's folder.
+
+    Raises:
+        FashionMNISTUnavailableError: no package, and no download either (the message names both ways).
+    """
+    missing = missing_fashion_mnist(data_root)
+    if not missing:
+        return
+    if not osp.isdir(debian_dir) and debian_dir == DEBIAN_DIR and _can_apt_get():
+        log('[data] installing Debian package dataset-fashion-mnist ...')
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        subprocess.run(['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'], env=env, stdout=subprocess.DEVNULL)
+    os.makedirs(data_root, exist_ok=True)
+    if osp.isdir(debian_dir):
+        for name in missing:
+            _gunzip(osp.join(debian_dir, name + '.gz'), osp.join(data_root, name))
+        log(f'[data] Fashion-MNIST ready in {data_root} (from {debian_dir})')
+        return
+    _download(data_root, missing, log, mirrors, resources)
+    log(f'[data] Fashion-MNIST ready in {data_root} (downloaded, MD5 checked)')
+
+
+def _can_apt_get() -> bool:
+    return shutil.which('apt-get') is not None and hasattr(os, 'geteuid') and os.geteuid() == 0
+
+
+def _gunzip(src: str, dst: str) -> None:
+    """Un-gzip ``src`` into ``dst`` (through ``dst.partial``: an interrupted copy is never taken for a file)."""
+    with gzip.open(src) as fin, open(dst + '.partial', 'wb') as fout:
+        shutil.copyfileobj(fin, fout)
+    os.replace(dst + '.partial', dst)
+
+
+def _download(data_root, missing, log, mirrors, resources) -> None:
+    from torchvision.datasets import FashionMNIST
+    from torchvision.datasets.utils import check_integrity, download_url
+
+    if mirrors is None:
+        mirrors = [os.environ[MIRROR_ENV]] if os.environ.get(MIRROR_ENV) else FashionMNIST.mirrors
+    resources = dict(resources or FashionMNIST.resources)
+    archives = osp.join(data_root, 'downloads')
+    os.makedirs(archives, exist_ok=True)
+    for name in missing:
+        archive, md5 = name + '.gz', resources[name + '.gz']
+        path = osp.join(archives, archive)
+        errors = []
+        for mirror in mirrors:
+            url = mirror.rstrip('/') + '/' + archive
+            if not check_integrity(path, md5):
+                log(f'[data] downloading {url}')
+                try:
+                    download_url(url, archives, archive)  # (torchvision's progress bar)
+                except Exception as err:  # any network error: the next mirror, then the message
+                    errors.append(f'{url}: {err}')
+                    continue
+            if check_integrity(path, md5):
+                break
+            errors.append(f'{url}: MD5 {_md5(path)} instead of {md5} (a damaged or altered file; removed)')
+            os.remove(path)
+        else:
+            raise FashionMNISTUnavailableError(
+                f'Fashion-MNIST could not be downloaded ({"; ".join(errors)}). Either install the Debian package '
+                f'(as root: apt-get install dataset-fashion-mnist, which puts the files in {DEBIAN_DIR}), or set '
+                f'{MIRROR_ENV} to a folder URL holding the four .gz files, or put {", ".join(missing)} (un-gzipped) '
+                f'into {data_root}'
+            )
+        _gunzip(path, osp.join(data_root, name))
+
+
+def _md5(path: str) -> str:
+    from torchvision.datasets.utils import calculate_md5
+
+    return calculate_md5(path)

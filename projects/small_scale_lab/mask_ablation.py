@@ -33,7 +33,6 @@ command is repeated.
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
@@ -41,7 +40,7 @@ import torch
 from mmengine.config import DictAction
 
 from mmmst.apis import budgeted_cfg, init_model, pretrain_and_evaluate
-from mmmst.datasets.fashion_mnist import PREPARE_SCRIPT, missing_fashion_mnist
+from mmmst.datasets.fashion_mnist import FashionMNISTUnavailableError, prepare_fashion_mnist
 from mmmst.dino_recipe import NUM_GLOBAL_VIEWS
 from mmmst.visualization import draw_attention_and_masks
 
@@ -201,8 +200,10 @@ def run_arm(args, arm: str, seed: int) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    if missing_fashion_mnist(args.data_root):  # the data step, for a direct call
-        subprocess.run([sys.executable, osp.join(ROOT, PREPARE_SCRIPT), args.data_root], check=True)
+    try:  # the data step (a no-op when the files are there)
+        prepare_fashion_mnist(args.data_root, log=lambda line: print(line, flush=True))
+    except FashionMNISTUnavailableError as err:
+        sys.exit(f'error: {err}')
     os.makedirs(args.work_dir, exist_ok=True)
     results_file = osp.join(args.work_dir, 'results.json')
     results = load_results(results_file)
