@@ -90,6 +90,7 @@ def test_core_then_full_then_core_in_one_environment(tmp_path):
     assert (venv / '.mmmst-setup-done').read_text().split()[0] == 'core'
     installed = distributions(venv)
     assert 'mmcv-lite' in installed and not {'mmcv', 'mmdet', 'mmsegmentation'} & installed
+    assert 'timm' in installed  # the own-images guide's last step runs on the core tier
     silent = subprocess.run([str(venv / 'bin' / 'python'), '-c', 'import mmmst'], capture_output=True, text=True)
     assert silent.returncode == 0 and 'MultiScaleDeformableAttention' not in silent.stderr
 

@@ -110,7 +110,7 @@ CONSTRAINTS="$VENV/mmmst-constraints.txt"
 } > "$CONSTRAINTS"
 
 step "mmengine, mmpretrain + runtime requirements"
-if ! $PY -c "import mmengine, mmpretrain; assert mmengine.__version__ == '0.10.7'" 2>/dev/null; then
+if ! $PY -c "import mmengine, mmpretrain, timm; assert mmengine.__version__ == '0.10.7'" 2>/dev/null; then
   pip_install -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt"
 fi
 done_step
@@ -194,7 +194,7 @@ else
   done_step
 
   step "test tools"
-  if ! $PY -c "import pytest, ruff, xdist, timm" 2>/dev/null; then
+  if ! $PY -c "import pytest, ruff, xdist" 2>/dev/null; then
     pip_install -c "$CONSTRAINTS" -r "$ROOT/requirements/tests.txt"
   fi
   done_step
