@@ -67,6 +67,13 @@ def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
     np.testing.assert_allclose(saved['features'][0], teacher, atol=1e-5)
     assert np.abs(saved['features'][0] - student).max() > 1e-3  # after an epoch they differ: the check can tell
     assert 'k-NN top-1 by folder name (2 folders' in extracted.stdout  # cats, dogs (dogs/* are one folder)
+    broken = tmp_path / 'broken_only'
+    broken.mkdir()
+    for name in ('a.jpg', 'b.png'):
+        (broken / name).write_bytes(b'not an image')
+    nothing = run([word if word != str(photos) else str(broken) for word in as_run(extract)])
+    assert nothing.returncode == 1
+    assert nothing.stderr.strip().splitlines()[-1] == f'error: none of the 2 images in {broken} could be read'
     assert (tmp_path / 'neighbours.png').stat().st_size > 10_000
 
     exported = run(as_run(export))

@@ -105,7 +105,7 @@ def vit_to_timm(backbone_state: Dict[str, object]) -> OrderedDict:
                 out[re.sub(pattern, replacement, key)] = value
                 break
         else:
-            raise KeyError(f'{key!r} has no timm VisionTransformer counterpart (only MSTViT backbones convert)')
+            raise KeyError(f'{key!r} has no timm VisionTransformer counterpart (not an MSTViT weight)')
     return out
 
 
@@ -179,7 +179,7 @@ def swin_to_timm(backbone_state: Dict[str, object]) -> OrderedDict:
                 out[re.sub(pattern, replacement, key)] = value
                 break
         else:
-            raise KeyError(f'{key!r} has no timm SwinTransformer counterpart (only MSTSwinTransformer backbones)')
+            raise KeyError(f'{key!r} has no timm SwinTransformer counterpart (not an MSTSwinTransformer weight)')
     return out
 
 
