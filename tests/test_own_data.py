@@ -112,3 +112,26 @@ def test_a_folder_without_images_fails_at_start_naming_it(tmp_path):
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: train_dataloader: no image in '{tmp_path / 'photos'}") and '.webp' in last, last
+
+
+def test_images_are_shrunk_with_antialiasing_for_features(tmp_path):
+    """The pipeline that extract_features.py (and the pictures) use on a folder config shrinks a photo of fine
+    texture (1-pixel stripes, 500 px) to the 64 px view as an average: a near-uniform grey, not the aliasing
+    pattern that OpenCV's bilinear resize draws from it."""
+    import cv2
+    from mmengine.dataset import Compose
+
+    from mmengine.config import Config
+
+    from mmmst.apis import image_loader_cfg
+
+    stripes = np.zeros((500, 500, 3), np.uint8)
+    stripes[:, ::2] = 255
+    cv2.imwrite(str(tmp_path / 'grass.png'), stripes)
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs/mst/mst_vit-4l192-p8_1xb32-coslr-20e_custom-64px.py'))
+    pipeline = Compose(image_loader_cfg(cfg).dataset.pipeline)
+    shrunk = pipeline(dict(img_path=str(tmp_path / 'grass.png')))['inputs'].float()
+    aliased = cv2.resize(stripes, (64, 64), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    assert shrunk.shape[-2:] == (64, 64)
+    assert abs(shrunk.mean().item() - 127.5) < 2 and shrunk.std().item() < 2  # the average of the stripes
+    assert aliased.std() > 50  # what the unfiltered resize makes of them

@@ -29,7 +29,10 @@ def teacher_attention_and_mask(
 def image_loader_cfg(cfg: Config, num: int = 8) -> dict:
     """A loader of single, unaugmented images for pictures: the config's ``knn_query_dataloader`` or
     ``test_dataloader``, or, in a pretraining config that has neither, its training images resized and centre-cropped
-    to the global view size (the transforms before ``MultiCropViews`` are kept: loading, conversion).
+    to the global view size (the transforms before ``MultiCropViews`` are kept: loading, conversion). The resize is
+    PIL's bicubic, which averages over the shrunk pixels (antialiased), as the ImageNet k-NN and linear configs, timm
+    and mmpretrain's evaluation pipelines do: OpenCV's bilinear resize samples 4 pixels per output pixel, and a large
+    photo of fine texture then aliases into patterns that change its features.
 
     Raises:
         KeyError: the config has none of the three loaders.
@@ -46,7 +49,7 @@ def image_loader_cfg(cfg: Config, num: int = 8) -> dict:
     index = next(i for i, t in enumerate(pipeline) if t['type'] == 'MultiCropViews')
     size = pipeline[index]['global_crop_size']
     loader.dataset.pipeline = pipeline[:index] + [
-        dict(type='ResizeEdge', scale=size, edge='short'),
+        dict(type='ResizeEdge', scale=size, edge='short', backend='pillow', interpolation='bicubic'),
         dict(type='CenterCrop', crop_size=size),
         dict(type='PackInputs'),
     ]
