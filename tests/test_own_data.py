@@ -119,9 +119,8 @@ def test_images_are_shrunk_with_antialiasing_for_features(tmp_path):
     texture (1-pixel stripes, 500 px) to the 64 px view as an average: a near-uniform grey, not the aliasing
     pattern that OpenCV's bilinear resize draws from it."""
     import cv2
-    from mmengine.dataset import Compose
-
     from mmengine.config import Config
+    from mmengine.dataset import Compose
 
     from mmmst.apis import image_loader_cfg
 
