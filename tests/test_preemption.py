@@ -876,3 +876,31 @@ def test_a_signal_with_checkpoints_on_another_storage_backend_writes_through_it(
     assert open(work / 'last_checkpoint').read() == f'{out_dir}/work/iter_3.pth'
     assert sorted(os.listdir(storage / 'work')) == ['iter_2.pth', 'iter_3.pth']
     assert torch.load(storage / 'work' / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
+
+
+def test_a_second_signal_during_the_save_changes_nothing(preemptible, fashion_mnist, free_port, tmp_path):
+    """SIGTERM to the whole process group twice, 50 ms apart, while rank 0 writes its checkpoint slowly (3 s): a
+    signal repeated by a user or a runtime. torchrun (in a group of its own) gets it from the launcher only, which
+    passes on the first: torchrun waits for its processes, the launch exits 75 with iter_3.pth complete (torch
+    2.14's torchrun in the launcher's group, signalled directly as well, left during its shutdown: exit 1)."""
+    work, ready = tmp_path / 'work', tmp_path / 'ready'
+    command, env = train_command(
+        preemptible, fashion_mnist, work, TWO_NO_WORKERS,
+        env=dict(AWAIT_SIGNAL_AT_ITER='3', READY_FILE=str(ready), SLOW_SAVE='3'), port=free_port(),
+    )  # fmt: skip
+    launcher = subprocess.Popen(
+        command, cwd=ROOT, env=dict(os.environ, PYTHON=PY, OMP_NUM_THREADS='1') | env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(ready, launcher)
+        os.killpg(launcher.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        os.killpg(launcher.pid, signal.SIGTERM)
+        output = launcher.communicate(timeout=300)[0]
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    assert launcher.returncode == 75, output[-4000:]
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+    assert torch.load(work / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
