@@ -11,6 +11,7 @@ import os.path as osp
 import re
 import sys
 
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmmst.utils import CfgOptionsAction
@@ -205,6 +206,7 @@ def main(argv=None):
                 usage,
                 'Give a checkpoint of this config, or pass --non-strict to load what fits and initialise the rest',
             )
+        own_compile = hasattr(model, 'compile_networks')  # MST: its networks, not mmengine's whole train_step
         del model
         if is_first_process():
             try:
@@ -234,7 +236,11 @@ def main(argv=None):
             lock.release()
         sys.exit(code)
 
+    compile_cfg = cfg.pop('compile', None) if own_compile else None
     runner = Runner.from_cfg(cfg)
+    if compile_cfg:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        runner.logger.info(model.compile_networks({} if compile_cfg is True else compile_cfg))
     if not any(isinstance(hook, AtomicCheckpointHook) for hook in runner.hooks):
         preemption.release_early_stop_signals()  # nothing would save on a signal: it stops the run as usual
     try:

@@ -106,6 +106,32 @@ class MST(BaseSelfSupervisor):
         check_finite_losses(log_vars)
         return loss, log_vars
 
+    def compile_networks(self, compile_cfg: Optional[dict] = None) -> str:
+        """``torch.compile`` the networks of the student and of the teacher, each module in place
+        (``nn.Module.compile``: parameter names, checkpoints and the teacher's EMA update unchanged); returns the
+        log line naming what was compiled and what stays eager.
+
+        This is what mmengine's ``compile=True`` does for MST (``tools/train.py``): mmengine compiles the whole
+        ``train_step``, which dynamo cannot trace through mmengine's optimizer wrapper and message hub. The
+        data preprocessor (batched photometric draws), the mask generator and the losses stay eager: they are a
+        small share of the step, and the random draws keep their generator streams exact.
+        """
+        compile_cfg = dict(compile_cfg or {})
+        parts = dict(
+            student_backbone=self.backbone,
+            student_neck=self.neck,
+            decoder=self.decoder,
+            teacher_backbone=self.teacher.module.backbone,
+            teacher_neck=self.teacher.module.neck,
+        )
+        compiled = [name for name, module in parts.items() if module is not None]
+        for name in compiled:
+            parts[name].compile(**compile_cfg)
+        return (
+            f'compile: torch.compile({", ".join(f"{k}={v!r}" for k, v in compile_cfg.items())}) of '
+            f'{", ".join(compiled)}; left eager: data preprocessor, mask generator, losses, optimizer step'
+        )
+
     def extract_feat(self, inputs: torch.Tensor):
         """Features of the teacher backbone, which is what DINO and MST evaluate (k-NN, linear)."""
         return self.teacher.module.backbone(inputs)
