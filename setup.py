@@ -29,10 +29,10 @@ def read_requirements(name):
 
 def add_mim_extension():
     """Place configs/, tools/ and model-index.yml inside the package as ``mmmst/.mim`` (what mim reads)."""
-    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
-        mode = 'symlink'
-    elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build')):
+    if any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'build')):
         mode = 'copy'
+    elif any(cmd in sys.argv for cmd in ('develop', 'editable_wheel', 'egg_info')):
+        mode = 'symlink'  # (egg_info alone: tools/setup_env.sh's development install)
     else:
         return
     mim_dir = osp.join(ROOT, 'mmmst', '.mim')

@@ -1,8 +1,9 @@
-"""`mim train mmmst <config>` and `mim test mmmst <config>` on a plain (non-editable) install of mmmst.
+"""`mim train mmmst <config>` and `mim test mmmst <config>`, on the development install of `make setup` (this test
+environment's) and on a regular install (``pip install .``, into a folder).
 
 mim finds a config by its file name inside the installed package's ``.mim/configs`` and runs the package's own
-``.mim/tools/train.py`` / ``test.py``; so this installs mmmst into a folder as ``pip install mmmst`` would (the
-editable install of the development environment has no package folder for mim 0.3.9 to search).
+``.mim/tools/train.py`` / ``test.py``; tools/setup_env.sh's development install keeps the package folder where mim
+0.3.9 looks (the repository, with ``mmmst.egg-info`` beside it and ``mmmst/.mim`` linking configs/ and tools/).
 """
 
 import os
@@ -22,13 +23,19 @@ DEMO = 'mst_vit-4l128-p4_1xb64-coslr-5e_fashion-mnist.py'
 PROBE = 'deit-small-p16_linear-8xb128-coslr-100e_in1k.py'
 
 
-@pytest.fixture(scope='module')
-def installed(tmp_path_factory):
-    """mmmst installed (not editable) into a folder; returns the environment that puts it on the path.
+@pytest.fixture(scope='module', params=['development', 'regular'])
+def installed(request, tmp_path_factory):
+    """The environment of a mmmst install: this one (``make setup``'s development install), or mmmst installed (not
+    editable) into a folder put on the path.
 
     Built from a copy of the sources: a build writes ``mmmst/.mim`` (copies) and ``build/`` next to setup.py, which
     must not replace the development tree's own (symlinked) ``.mim``.
     """
+    if request.param == 'development':
+        from mim.utils import get_installed_path
+
+        assert get_installed_path('mmmst') == osp.join(ROOT, 'mmmst')  # where mim looks: the working tree
+        return dict(os.environ, OMP_NUM_THREADS='1')
     source, target = tmp_path_factory.mktemp('source') / 'mmmst', tmp_path_factory.mktemp('site')
     skip = ('.git', '.venv', 'work_dirs', 'data', 'build', '*.egg-info', '.mim', '__pycache__', '.ruff_cache')
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*skip))

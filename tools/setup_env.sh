@@ -209,9 +209,16 @@ else
   done_step
 fi
 
-step "mmmst (editable)"
-if ! $PY -c "import mmmst" 2>/dev/null || [ "$ROOT/setup.py" -nt "$VENV/.mmmst-installed" ]; then
-  pip_install --no-deps --no-build-isolation -e "$ROOT"
+step "mmmst (development install)"
+# The repository on the path (a .pth file) and its metadata beside the package (mmmst.egg-info, configs/ and tools/
+# linked into mmmst/.mim), as `setup.py develop` made it before setuptools 80: imports follow the working tree, and
+# `mim train mmmst <config>` finds <repo>/mmmst/.mim (a PEP 660 editable install has no package folder for mim).
+SITE=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+if [ ! -f "$SITE/mmmst-develop.pth" ] || [ ! -d "$ROOT/mmmst.egg-info" ] || [ ! -e "$ROOT/mmmst/.mim/tools" ] \
+   || [ "$ROOT/setup.py" -nt "$VENV/.mmmst-installed" ]; then
+  "$PY" -m pip uninstall -y -q mmmst >/dev/null 2>&1 || true  # the editable install of an earlier set-up
+  (cd "$ROOT" && "$PY" -W ignore setup.py -q egg_info >/dev/null)
+  echo "$ROOT" > "$SITE/mmmst-develop.pth"
   touch "$VENV/.mmmst-installed"
 fi
 done_step
