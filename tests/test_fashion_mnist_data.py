@@ -95,3 +95,18 @@ def test_the_preparer_without_apt_get_or_network_names_both_ways_in_one_line(mir
     line = last_line(result)
     assert line.startswith('error: Fashion-MNIST could not be downloaded (') and 'MD5' in line
     assert 'apt-get install dataset-fashion-mnist' in line and 'MMMST_FASHION_MNIST_MIRROR' in line
+
+
+def test_the_preparer_without_apt_get_copies_a_folder_of_the_packages_files(mirror, tmp_path):
+    """Not root, not Debian (no apt-get on the PATH), but the package's .gz files copied to a folder of one's own
+    (here: the served ones): the preparer un-gzips them from there and the data is ready, nothing downloaded."""
+    _, served, _, idx = mirror
+    data = tmp_path / 'data'
+    result = run(
+        [PY, 'tools/dataset_converters/prepare_fashion_mnist.py', str(data), '--debian-dir', str(served)],
+        extra_env=dict(PATH=str(tmp_path / 'no_apt'), MMMST_FASHION_MNIST_MIRROR='http://127.0.0.1:9/'),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'[data] Fashion-MNIST ready in {data} (from {served})' in result.stdout
+    for name in NAMES:
+        assert (data / name).read_bytes() == (idx / name).read_bytes()

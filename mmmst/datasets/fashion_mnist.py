@@ -61,7 +61,10 @@ def prepare_fashion_mnist(
     if not osp.isdir(debian_dir) and debian_dir == DEBIAN_DIR and _can_apt_get():
         log('[data] installing Debian package dataset-fashion-mnist ...')
         env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-        subprocess.run(['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist'], env=env, stdout=subprocess.DEVNULL)
+        command = ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist']
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:  # (apt's chatter is shown only when it failed; the download is tried next)
+            log(f'[data] apt-get install failed: {(done.stderr.strip().splitlines() or ["?"])[-1]}')
     os.makedirs(data_root, exist_ok=True)
     if osp.isdir(debian_dir):
         for name in missing:
