@@ -208,3 +208,41 @@ def test_a_checkpoint_is_on_the_disk_before_its_name_and_before_anything_is_dele
     hook._durable_replace(str(tmp_path / 'iter_5.pth.partial'), str(tmp_path / 'iter_5.pth'))
     assert calls == [('fsync', 'iter_5.pth.partial'), ('replace', 'iter_5.pth'), ('fsync', tmp_path.name)]
     assert (tmp_path / 'iter_5.pth').read_bytes() == b'checkpoint'
+
+
+def test_without_os_locks_the_file_names_who_holds_the_work_dir(tmp_path, monkeypatch):
+    """A file system without locks (Lustre without the flock option: flock fails with ENOLCK): the file's owner
+    decides. A live process on this host, or a run of another job on another host, holds it; a gone process, or an
+    earlier start of this very slurm job, does not."""
+    import errno
+    import fcntl
+
+    from mmmst.engine import work_dir_lock
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, 'No locks available')
+
+    monkeypatch.setattr(work_dir_lock.fcntl, 'flock', no_locks)
+    assert work_dir_lock.fcntl is fcntl
+    monkeypatch.setenv('SLURM_JOB_ID', '42')
+    host, lock_file = socket.gethostname(), tmp_path / '.lock'
+    sleeper = subprocess.Popen(['sleep', '60'])
+    try:
+        for owner, held in [
+            (f'{sleeper.pid} {host} -', True),  # alive here
+            (f'{sleeper.pid} othernode 41', True),  # another job elsewhere: cannot be checked, so held
+            (f'{sleeper.pid} othernode 42', False),  # this job's earlier start
+        ]:
+            lock_file.write_text(owner + '\n')
+            if held:
+                with pytest.raises(WorkDirLockedError, match='is in use by another run'):
+                    lock_work_dir(str(tmp_path))
+            else:
+                lock = lock_work_dir(str(tmp_path))
+                assert not lock.locked and lock_file.read_text() == f'{os.getpid()} {host} 42\n'
+                lock.release()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    lock_file.write_text(f'{sleeper.pid} {host} -\n')  # the process is gone
+    lock_work_dir(str(tmp_path)).release()
