@@ -227,11 +227,13 @@ def test_without_os_locks_the_file_names_who_holds_the_work_dir(tmp_path, monkey
     monkeypatch.setenv('SLURM_JOB_ID', '42')
     host, lock_file = socket.gethostname(), tmp_path / '.lock'
     sleeper = subprocess.Popen(['sleep', '60'])
+    gone = subprocess.Popen(['true'])
+    gone.wait()  # a pid that no process here has
     try:
         for owner, held in [
             (f'{sleeper.pid} {host} -', True),  # alive here
-            (f'{sleeper.pid} othernode 41', True),  # another job elsewhere: cannot be checked, so held
-            (f'{sleeper.pid} othernode 42', False),  # this job's earlier start
+            (f'{gone.pid} othernode 41', True),  # another job elsewhere: its pid says nothing here, so held
+            (f'{gone.pid} othernode 42', False),  # this job's earlier start
         ]:
             lock_file.write_text(owner + '\n')
             if held:
