@@ -1,5 +1,5 @@
 # mmmst: one command per job; each sets up its own environment first (tools/setup_env.sh, idempotent).
-#   make demo    the core tier (no compiler runs), then the Fashion-MNIST demo
+#   make demo    the core tier (no compiler runs), Fashion-MNIST (Debian's package, else a download), the demo
 #   make test    the full tier (mmcv with ops, mmdet, mmseg, test tools), then the test suite
 PY := .venv/bin/python
 PYTEST_ARGS ?=
@@ -13,6 +13,7 @@ setup-core:
 	@bash tools/setup_env.sh core
 
 demo: setup-core
+	$(PY) tools/dataset_converters/prepare_fashion_mnist.py
 	$(PY) tools/demo.py $(DEMO_ARGS)
 
 # two or more test processes (pytest-xdist, at most 4): most tests wait on a command they started; an idle process

@@ -4,7 +4,8 @@
     python tools/demo.py --max-epochs 1 --train-size 512 --bank-size 1000 --query-size 500   # a quick look
 
 Steps: (1) Fashion-MNIST into data/fashion_mnist/ (mmmst.datasets.prepare_fashion_mnist: Debian's
-dataset-fashion-mnist offline, else torchvision's download of the original files, MD5 checked),
+dataset-fashion-mnist offline, which `make demo` installs first where it can, else torchvision's download of the
+original files, MD5 checked),
 (2) MST pretraining in an mmengine Runner, (3) weighted k-NN top-1 on the test set (20 neighbours, T = 0.07) for
 the MST teacher, a randomly initialised network of the same shape, and raw pixels. Everything lands in
 work_dirs/demo/: the training log, the checkpoint, report.md and metrics.json.

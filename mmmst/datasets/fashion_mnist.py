@@ -2,17 +2,16 @@
 :func:`prepare_fashion_mnist`, which puts them into a folder.
 
 Where the files come from, first that works: the folder itself; Debian's ``dataset-fashion-mnist`` package (offline;
-installed with apt-get when running as root on Debian / Ubuntu); torchvision's download of the original archives
-(their MD5 checked, from ``torchvision.datasets.FashionMNIST.mirrors``, or the mirror named by
-``MMMST_FASHION_MNIST_MIRROR``). ``tools/dataset_converters/prepare_fashion_mnist.py``, the demo and the small-scale
-lab all call :func:`prepare_fashion_mnist`.
+``tools/dataset_converters/prepare_fashion_mnist.py``, which ``make demo`` runs first, installs it with apt-get when
+running as root on Debian / Ubuntu: the library itself installs nothing); torchvision's download of the original
+archives (their MD5 checked, from ``torchvision.datasets.FashionMNIST.mirrors``, or the mirror named by
+``MMMST_FASHION_MNIST_MIRROR``). The preparer, the demo and the small-scale lab all call :func:`prepare_fashion_mnist`.
 """
 
 import gzip
 import os
 import os.path as osp
 import shutil
-import subprocess
 from typing import Callable, List, Optional, Sequence, Tuple
 
 #: the idx files (un-gzipped) by split, as mmpretrain's MNIST / FashionMNIST read them
@@ -58,13 +57,6 @@ def prepare_fashion_mnist(
     missing = missing_fashion_mnist(data_root)
     if not missing:
         return
-    if not osp.isdir(debian_dir) and debian_dir == DEBIAN_DIR and _can_apt_get():
-        log('[data] installing Debian package dataset-fashion-mnist ...')
-        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
-        command = ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist']
-        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if done.returncode:  # (apt's chatter is shown only when it failed; the download is tried next)
-            log(f'[data] apt-get install failed: {(done.stderr.strip().splitlines() or ["?"])[-1]}')
     os.makedirs(data_root, exist_ok=True)
     if osp.isdir(debian_dir):
         for name in missing:
@@ -73,10 +65,6 @@ def prepare_fashion_mnist(
         return
     _download(data_root, missing, log, mirrors, resources)
     log(f'[data] Fashion-MNIST ready in {data_root} (downloaded, MD5 checked)')
-
-
-def _can_apt_get() -> bool:
-    return shutil.which('apt-get') is not None and hasattr(os, 'geteuid') and os.geteuid() == 0
 
 
 def _gunzip(src: str, dst: str) -> None:

@@ -9,9 +9,31 @@ each.
 """
 
 import argparse
+import os
+import os.path as osp
+import shutil
+import subprocess
 import sys
 
-from mmmst.datasets.fashion_mnist import DEBIAN_DIR, FashionMNISTUnavailableError, prepare_fashion_mnist
+from mmmst.datasets.fashion_mnist import (
+    DEBIAN_DIR,
+    FashionMNISTUnavailableError,
+    missing_fashion_mnist,
+    prepare_fashion_mnist,
+)
+
+
+def install_debian_package() -> None:
+    """``apt-get install dataset-fashion-mnist`` where that can work (root, apt-get on the PATH); apt's own lines are
+    shown only when it fails (the download is tried next)."""
+    if not (shutil.which('apt-get') and hasattr(os, 'geteuid') and os.geteuid() == 0):
+        return
+    print('[data] installing Debian package dataset-fashion-mnist ...', flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+    command = ['apt-get', 'install', '-y', '-q', 'dataset-fashion-mnist']
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        print(f'[data] apt-get install failed: {(done.stderr.strip().splitlines() or ["?"])[-1]}', flush=True)
 
 
 def main(argv=None):
@@ -21,6 +43,8 @@ def main(argv=None):
         '--debian-dir', default=DEBIAN_DIR, help="the Debian package's folder of .gz files (or a copy of it)"
     )
     args = parser.parse_args(argv)
+    if missing_fashion_mnist(args.data_root) and args.debian_dir == DEBIAN_DIR and not osp.isdir(DEBIAN_DIR):
+        install_debian_package()
     try:
         prepare_fashion_mnist(args.data_root, log=lambda line: print(line, flush=True), debian_dir=args.debian_dir)
     except FashionMNISTUnavailableError as err:
