@@ -684,6 +684,14 @@ def torchrun_of(launcher_pid: int) -> int:
     raise AssertionError(f'no torchrun among the children of {launcher_pid}')
 
 
+def start_as_a_container_does(command, env):
+    """The launcher as a shell or a container starts it: a process group (and session) of its own, output captured."""
+    return subprocess.Popen(
+        command, cwd=ROOT, env=dict(os.environ, PYTHON=PY, OMP_NUM_THREADS='1') | env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
 def wait_for(path, process, timeout=300):
     deadline = time.monotonic() + timeout
     while not osp.exists(path):
@@ -718,11 +726,7 @@ def test_a_signal_from_outside_stops_both_ranks_after_its_iteration_exits_75_and
         preemptible, fashion_mnist, work, setup, env=dict(AWAIT_SIGNAL_AT_ITER='3', READY_FILE=str(ready)),
         port=free_port(),
     )  # fmt: skip
-    full_env = dict(os.environ, PYTHON=PY, OMP_NUM_THREADS='1') | env
-    launcher = subprocess.Popen(
-        command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    launcher = start_as_a_container_does(command, env)
     try:
         wait_for(ready, launcher)
         signum = getattr(signal, signame)
@@ -888,10 +892,7 @@ def test_a_second_signal_during_the_save_changes_nothing(preemptible, fashion_mn
         preemptible, fashion_mnist, work, TWO_NO_WORKERS,
         env=dict(AWAIT_SIGNAL_AT_ITER='3', READY_FILE=str(ready), SLOW_SAVE='3'), port=free_port(),
     )  # fmt: skip
-    launcher = subprocess.Popen(
-        command, cwd=ROOT, env=dict(os.environ, PYTHON=PY, OMP_NUM_THREADS='1') | env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    launcher = start_as_a_container_does(command, env)
     try:
         wait_for(ready, launcher)
         os.killpg(launcher.pid, signal.SIGTERM)

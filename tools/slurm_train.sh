@@ -38,6 +38,8 @@ done
 # first one left, so each process also writes 75 into a file (shared by the nodes: in the work dir, or here) once
 # the checkpoint is complete
 run_training() {
+    # a preemption's signal also reaches this shell: wait for train.py's save instead of dying first
+    trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
     mkdir -p "${WORK_DIR:-.}"
     MMMST_EXIT_CODE_FILE=$(mktemp "$(cd "${WORK_DIR:-.}" && pwd)/.mmmst-exit.XXXXXX")
     export MMMST_EXIT_CODE_FILE
@@ -53,8 +55,6 @@ run_training() {
 
 if [ "${REQUEUE:-0}" != 1 ]; then
     TRAIN_ARGS=("$@")
-    # a preemption's signal also reaches this shell: wait for train.py's save instead of dying first
-    trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
     run_training "${RESOURCES[@]}"
     exit "$status"
 fi
@@ -88,8 +88,6 @@ if [ -z "${SLURM_JOB_ID:-}" ]; then
     echo "error: REQUEUE=1: SLURM_JOB_ID is not set; this branch runs inside the batch job that sbatch starts" >&2
     exit 2
 fi
-# a preemption's SIGTERM also reaches this shell: wait for train.py's save instead of dying first
-trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
 TRAIN_ARGS=("$@" "${RESUME[@]}")
 run_training
 if [ "$status" = "$PREEMPTED" ]; then
