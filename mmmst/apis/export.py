@@ -1,17 +1,16 @@
 """Take a pretrained backbone out of an MST checkpoint: as mmpretrain's ``backbone.*`` keys, or as timm's.
 
-``mst_backbone_state`` reads the teacher (or student) backbone; ``vit_to_timm`` renames an ``MSTViT`` state dict to
-timm's ``VisionTransformer`` (``timm.create_model('vit_small_patch16_224', num_classes=0)`` for DeiT-S/16) and
-``swin_to_timm`` an ``MSTSwinTransformer`` one to timm's ``SwinTransformer`` (``swin_tiny_patch4_window7_224`` for
-Swin-T); ``timm_vit_kwargs`` / ``timm_swin_kwargs`` say which timm model has the same shape. The [MASK] token is
-dropped: downstream models have none. Used by ``tools/model_converters/mst_to_backbone.py`` and ``mst_to_timm.py``.
+``mst_backbone_state`` reads the teacher (or student) backbone; :mod:`mmmst.apis.timm_format` renames it to timm's
+``VisionTransformer`` (``timm.create_model('vit_small_patch16_224', num_classes=0)`` for DeiT-S/16) or
+``SwinTransformer`` (``swin_tiny_patch4_window7_224`` for Swin-T) and says which timm model has the same shape. The
+[MASK] token is dropped: downstream models have none. ``check_output`` and ``save_atomically`` are the output rules
+of every converter (``tools/model_converters``): never the input, never a directory, the folder made.
 """
 
 import os
 import os.path as osp
-import re
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Tuple
 
 import torch
 
@@ -35,8 +34,7 @@ def read_backbone(src: str, dst: str, source: str = 'teacher') -> Tuple[dict, Or
 
     if not osp.isfile(src):
         raise ExportError(f'checkpoint {src!r} does not exist')
-    if osp.realpath(dst) == osp.realpath(src):
-        raise ExportError(f'the output {dst!r} is the input checkpoint; give another file name')
+    check_output(dst, src)
     try:
         checkpoint = CheckpointLoader.load_checkpoint(src, map_location='cpu', logger='silent')
         return checkpoint, mst_backbone_state(checkpoint, source, src)
@@ -46,11 +44,33 @@ def read_backbone(src: str, dst: str, source: str = 'teacher') -> Tuple[dict, Or
         raise ExportError(str(err)) from None
 
 
+def check_output(dst: str, src: str) -> None:
+    """Refuse an output path that is the input or a directory (before anything is read or written).
+
+    Raises:
+        ExportError: naming ``dst``.
+    """
+    if osp.realpath(dst) == osp.realpath(src):
+        raise ExportError(f'the output {dst!r} is the input checkpoint; give another file name')
+    if osp.isdir(dst):
+        raise ExportError(f'the output {dst!r} is a directory; give a file name, e.g. {osp.join(dst, "backbone.pth")}')
+
+
 def save_atomically(obj, dst: str) -> None:
-    """``torch.save`` to ``<dst>.partial``, then rename: an interrupted write never leaves a half file as ``dst``."""
+    """``torch.save`` to ``<dst>.partial``, then rename: an interrupted write never leaves a half file as ``dst``.
+
+    The output's folder is made when missing; a failed write removes the partial file and raises ``ExportError``.
+    """
+    folder = osp.dirname(osp.abspath(dst))
     partial = f'{dst}.partial'
-    torch.save(obj, partial)
-    os.replace(partial, dst)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        torch.save(obj, partial)
+        os.replace(partial, dst)
+    except (OSError, RuntimeError) as err:  # torch.save reports an unwritable place as RuntimeError
+        if osp.exists(partial):
+            os.remove(partial)
+        raise ExportError(f'cannot write {dst!r}: {err}') from None
 
 
 def mst_backbone_state(checkpoint: dict, source: str = 'teacher', filename: str = '<checkpoint>') -> OrderedDict:
@@ -74,138 +94,3 @@ def mst_backbone_state(checkpoint: dict, source: str = 'teacher', filename: str 
             f'(first keys: {sorted(state)[:5]})'
         )
     return out
-
-
-#: MSTViT (mmpretrain's VisionTransformer) key patterns -> timm's VisionTransformer keys
-_VIT_TO_TIMM = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
-    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
-    (r'^layers\.(\d+)\.attn\.qkv\.', r'blocks.\1.attn.qkv.'),
-    (r'^layers\.(\d+)\.attn\.proj\.', r'blocks.\1.attn.proj.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
-    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
-    (r'^ln1\.', 'norm.'),
-]
-
-
-def vit_to_timm(backbone_state: Dict[str, object]) -> OrderedDict:
-    """An ``MSTViT`` state dict (:func:`mst_backbone_state`) with timm's ``VisionTransformer`` names.
-
-    Raises:
-        KeyError: a key this map does not know (a Swin backbone, a ViT with layer scale); the message names it.
-    """
-    out = OrderedDict()
-    for key, value in backbone_state.items():
-        if key in ('cls_token', 'pos_embed'):
-            out[key] = value
-            continue
-        for pattern, replacement in _VIT_TO_TIMM:
-            if re.match(pattern, key):
-                out[re.sub(pattern, replacement, key)] = value
-                break
-        else:
-            raise KeyError(f'{key!r} has no timm VisionTransformer counterpart (not an MSTViT weight)')
-    return out
-
-
-def timm_vit_kwargs(backbone_cfg: dict) -> dict:
-    """``timm.models.VisionTransformer`` arguments of the same shape as an ``MSTViT`` config (no classifier)."""
-    from mmmst.models import MSTViT
-
-    arch = backbone_cfg.get('arch', 'deit-small')
-    arch = MSTViT.arch_zoo[arch.lower()] if isinstance(arch, str) else arch
-    return dict(
-        img_size=backbone_cfg.get('img_size', 224),
-        patch_size=backbone_cfg.get('patch_size', 16),
-        in_chans=backbone_cfg.get('in_channels', 3),
-        embed_dim=arch['embed_dims'],
-        depth=arch['num_layers'],
-        num_heads=arch['num_heads'],
-        mlp_ratio=arch['feedforward_channels'] / arch['embed_dims'],
-        num_classes=0,
-    )
-
-
-#: MSTSwinTransformer (mmpretrain's SwinTransformer) key patterns -> timm's SwinTransformer keys; the patch merging
-#: of stage N (mmpretrain: at its end) is timm's stage N + 1 (at its start)
-_SWIN_TO_TIMM = [
-    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
-    (r'^patch_embed\.norm\.', 'patch_embed.norm.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.norm(\d)\.', r'layers.\1.blocks.\2.norm\3.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.attn\.w_msa\.', r'layers.\1.blocks.\2.attn.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.0\.0\.', r'layers.\1.blocks.\2.mlp.fc1.'),
-    (r'^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.1\.', r'layers.\1.blocks.\2.mlp.fc2.'),
-]
-
-
-def _merged_channels_to_timm(value: torch.Tensor) -> torch.Tensor:
-    """Reorder the 4C input channels of a patch merging (the reduction's inputs, or the norm before it).
-
-    mmcv's ``PatchMerging`` gathers each 2 x 2 neighbourhood with ``nn.Unfold``: channel ``c * 4 + 2 * dy + dx``.
-    timm (like the official Swin) concatenates the four neighbours: channel ``(2 * dx + dy) * C + c``.
-    """
-    channels = value.shape[-1] // 4
-    c, dy, dx = torch.meshgrid(torch.arange(channels), torch.arange(2), torch.arange(2), indexing='ij')
-    source = (c * 4 + 2 * dy + dx).flatten()  # mmcv's index of (c, dy, dx) ...
-    target = ((2 * dx + dy) * channels + c).flatten()  # ... and timm's
-    order = torch.empty_like(source)
-    order[target] = source
-    return value[..., order]
-
-
-def swin_to_timm(backbone_state: Dict[str, object]) -> OrderedDict:
-    """An ``MSTSwinTransformer`` state dict (:func:`mst_backbone_state`) with timm's ``SwinTransformer`` names.
-
-    The relative position indices (buffers timm rebuilds) are left out; the last stage's norm (``norm3``) is timm's
-    ``norm``. Raises ``KeyError`` naming a key this map does not know (a ViT, a Swin with other output stages).
-    """
-    out = OrderedDict()
-    for key, value in backbone_state.items():
-        if key.endswith('relative_position_index'):
-            continue
-        merging = re.match(r'^stages\.(\d+)\.downsample\.(norm\.weight|norm\.bias|reduction\.weight)$', key)
-        if merging:
-            stage, name = int(merging.group(1)), merging.group(2)
-            out[f'layers.{stage + 1}.downsample.{name}'] = _merged_channels_to_timm(value)
-            continue
-        if key.startswith('norm') and key[4:5].isdigit():
-            if not key.startswith(f'norm{_last_stage(backbone_state)}.'):
-                raise KeyError(f"{key!r}: timm's SwinTransformer has a norm after the last stage only")
-            out['norm.' + key.split('.', 1)[1]] = value
-            continue
-        for pattern, replacement in _SWIN_TO_TIMM:
-            if re.match(pattern, key):
-                out[re.sub(pattern, replacement, key)] = value
-                break
-        else:
-            raise KeyError(f'{key!r} has no timm SwinTransformer counterpart (not an MSTSwinTransformer weight)')
-    return out
-
-
-def _last_stage(backbone_state) -> int:
-    return max(int(m.group(1)) for m in (re.match(r'^stages\.(\d+)\.', k) for k in backbone_state) if m)
-
-
-def timm_swin_kwargs(backbone_cfg: dict) -> dict:
-    """``timm.models.SwinTransformer`` arguments computing what an ``MSTSwinTransformer`` config computes (no head).
-
-    ``always_partition``: MST's Swin pads a feature map smaller than a window and keeps shifting windows on a map
-    as large as one (``pad_small_map=True``, for the 96 px local crops), where timm by default stops shifting: on
-    224 px images Swin-T's last stage (7 x 7, window 7) would otherwise differ.
-    """
-    from mmmst.models import MSTSwinTransformer
-
-    arch = backbone_cfg.get('arch', 'tiny')
-    arch = MSTSwinTransformer.arch_zoo[arch.lower()] if isinstance(arch, str) else arch
-    return dict(
-        img_size=backbone_cfg.get('img_size', 224),
-        patch_size=backbone_cfg.get('patch_size', 4),
-        in_chans=backbone_cfg.get('in_channels', 3),
-        window_size=backbone_cfg.get('window_size', 7),
-        embed_dim=arch['embed_dims'],
-        depths=tuple(arch['depths']),
-        num_heads=tuple(arch['num_heads']),
-        always_partition=backbone_cfg.get('pad_small_map', True),
-        num_classes=0,
-    )

@@ -44,13 +44,9 @@ def main(argv=None):
         sys.exit(f'error: config {args.config!r} does not exist')
     from mmengine.config import Config
 
-    from mmmst.apis.export import (
-        ExportError,
-        read_backbone,
-        save_atomically,
-        swin_to_timm,
-        vit_to_timm,
-    )
+    import mmmst  # noqa: F401  (weights-only loading, the backbones)
+    from mmmst.apis.export import ExportError, read_backbone, save_atomically
+    from mmmst.apis.timm_format import TimmFormatError, check_export, to_timm
 
     try:
         checkpoint, backbone = read_backbone(args.src, args.dst, 'student' if args.student else 'teacher')
@@ -63,19 +59,34 @@ def main(argv=None):
         cfg = Config.fromstring(saved, file_format='.py')
     else:
         sys.exit(f'error: {args.src} holds no config; give the pretraining config with --config')
-    swin = 'Swin' in cfg.model.backbone.type
+    backbone_cfg = cfg.model.backbone.to_dict()
+    swin = 'Swin' in backbone_cfg['type']
     try:
-        state = swin_to_timm(backbone) if swin else vit_to_timm(backbone)
+        if args.config and saved:
+            saved_backbone = Config.fromstring(saved, file_format='.py').model.backbone.to_dict()
+            differ = sorted(
+                k for k in set(saved_backbone) | set(backbone_cfg) if saved_backbone.get(k) != backbone_cfg.get(k)
+            )
+            if differ:
+                pairs = ', '.join(f'{k}: {backbone_cfg.get(k)!r} vs {saved_backbone.get(k)!r}' for k in differ[:3])
+                raise TimmFormatError(
+                    f'--config {args.config} gives another backbone than the one saved in {args.src} ({pairs}); '
+                    f'leave --config out to use the saved one'
+                )
+        check_export(backbone, backbone_cfg, what=args.src)
+        state = to_timm(backbone, swin)
+        save_atomically(dict(state), args.dst)
     except KeyError as err:
         sys.exit(f'error: {args.src}: {err.args[0]} (is --config the config of this checkpoint?)')
-    save_atomically(dict(state), args.dst)
+    except (ExportError, TimmFormatError) as err:
+        sys.exit(f'error: {err}')
     print(f'{len(state)} tensors written to {args.dst}; load them into')
-    print(f'    {timm_model(cfg.model.backbone, swin)}')
+    print(f'    {timm_model(backbone_cfg, swin)}')
 
 
 def timm_model(backbone_cfg, swin: bool) -> str:
     """The timm call that builds a model of this backbone's shape: a named model when there is one."""
-    from mmmst.apis.export import timm_swin_kwargs, timm_vit_kwargs
+    from mmmst.apis.timm_format import timm_swin_kwargs, timm_vit_kwargs
 
     kwargs = timm_swin_kwargs(backbone_cfg) if swin else timm_vit_kwargs(backbone_cfg)
     if swin:

@@ -28,9 +28,13 @@ class MaskTokenMixin:
             self.register_parameter('mask_token', None)
 
     def _init_mask_token_weights(self) -> None:
-        """BERT / DINO-style init, skipped when the weights come from a checkpoint."""
-        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
-        if self.mask_token is not None and not pretrained:
+        """BERT / DINO-style init, skipped when the token came from a checkpoint (``init_cfg`` Pretrained).
+
+        Called after the backbone's own init: a public backbone (timm, DINO, ``timm_to_mst.py``) has no mask token,
+        so it is drawn here even under a Pretrained ``init_cfg``; a zero token would make masked patches carry
+        nothing but their position.
+        """
+        if self.mask_token is not None and not getattr(self, '_mask_token_loaded', False):
             trunc_normal_(self.mask_token, std=0.02)
 
     def _replace_masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,6 +56,7 @@ class MaskTokenMixin:
         return x * (1 - w) + self.mask_token.to(x.dtype) * w
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._mask_token_loaded = prefix + 'mask_token' in state_dict
         if self.mask_token is None:
             state_dict.pop(prefix + 'mask_token', None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

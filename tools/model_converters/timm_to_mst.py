@@ -1,0 +1,61 @@
+"""Start MST from a public backbone: convert a timm, DINO or DeiT checkpoint into weights an MST config starts from.
+
+    python tools/model_converters/timm_to_mst.py dino_deitsmall16_pretrain.pth dino_vits16_mst.pth \
+        --config configs/mst/mst_vit-small-p16_1xb64-amp-coslr-100e_custom.py
+    python tools/model_converters/timm_to_mst.py swin_tiny.safetensors swin_t_mst.pth --config <a Swin-T config>
+
+Reads a timm ``VisionTransformer`` / ``SwinTransformer`` state dict (``.pth`` or ``.safetensors``), DINO's released
+backbone or full checkpoint (``--student`` for its student), DeiT's and the official Swin release, or an mmpretrain
+classifier checkpoint; weights-only, nothing in the file is run. Heads are left behind: MST's projection head and
+decoder start fresh. The weights are checked against the config's backbone: a patch size, width or depth that
+differs stops here, naming both; the position embedding is resampled to the config's image size.
+
+The output holds ``{'state_dict': {'backbone.<name>': tensor}}``; the config starts from it with one line
+
+    model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='<dst>', prefix='backbone.')))
+
+and MST starts its teacher equal to the student (the [MASK] token is the one weight the log reports missing).
+The inverse is ``mst_to_timm.py``.
+"""
+
+import argparse
+import os.path as osp
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('src', help='public checkpoint: timm (.pth, .safetensors), DINO, DeiT, Swin, mmpretrain')
+    parser.add_argument('dst', help='output: backbone weights an MST config starts from')
+    parser.add_argument('--config', required=True, help='the MST config that will start from them')
+    parser.add_argument('--student', action='store_true', help="DINO's full checkpoint: take the student")
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f'error: config {args.config!r} does not exist')
+    from mmengine.config import Config
+
+    import mmmst  # noqa: F401  (registers the backbones)
+    from mmmst.apis.export import ExportError, check_output, save_atomically
+    from mmmst.apis.timm_format import TimmFormatError
+    from mmmst.apis.timm_import import import_backbone
+
+    cfg = Config.fromfile(args.config)
+    try:
+        check_output(args.dst, args.src)
+        state, notes = import_backbone(args.src, cfg.model.backbone.to_dict(), 'student' if args.student else 'teacher')
+        save_atomically(
+            dict(
+                state_dict={'backbone.' + k: v for k, v in state.items()},
+                meta=dict(source=osp.abspath(args.src), config=osp.abspath(args.config), notes=notes),
+            ),
+            args.dst,
+        )
+    except (ExportError, TimmFormatError) as err:
+        sys.exit(f'error: {err}')
+    print(f'{len(state)} backbone tensors written to {args.dst} ({"; ".join(notes)}); start MST from them with')
+    init_cfg = f"dict(type='Pretrained', checkpoint={args.dst!r}, prefix='backbone.')"
+    print(f'    model = dict(backbone=dict(init_cfg={init_cfg}))')
+
+
+if __name__ == '__main__':
+    main()
