@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
@@ -73,6 +74,13 @@ def small_pretrain_cfg(path, data_root, work_dir):
     # the weights only: AdamW's moments of a DeiT-S / Swin-T (hundreds of MB) took 6 of a Swin run's 10 seconds
     cfg.default_hooks.checkpoint.save_optimizer = False
     cfg.log_level = 'WARNING'
+    init_cfg = cfg.model.backbone.get('init_cfg') or {}
+    if init_cfg.get('type') == 'Pretrained':  # a continued-pretraining config: weights of its backbone's shape
+        from mmmst.apis.timm_format import build_reference_backbone
+
+        backbone = build_reference_backbone(cfg.model.backbone)
+        init_cfg.checkpoint = str(work_dir / 'start_mst.pth')
+        torch.save(dict(state_dict={f'backbone.{k}': v for k, v in backbone.state_dict().items()}), init_cfg.checkpoint)
     return cfg
 
 

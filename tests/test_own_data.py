@@ -39,7 +39,7 @@ def doc_commands():
 
 def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
     timm = pytest.importorskip('timm')
-    train, extract, export = doc_commands()
+    train, extract, export, convert, cont = doc_commands()
 
     def as_run(command):
         command = command.replace('data/my_photos', str(photos)).replace('work_dirs/my_photos', str(tmp_path))
@@ -82,6 +82,24 @@ def test_the_walkthrough_runs_from_the_folder_to_a_timm_model(photos, tmp_path):
     model = eval(f'timm.models.VisionTransformer({arguments})', {'timm': timm}).eval()
     model.load_state_dict(torch.load(tmp_path / 'backbone_timm.pth'))
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 192)
+
+    # section 5: that timm model, continued (on the same folder here) with the -continue- recipe
+    converted = run(as_run(convert))
+    assert converted.returncode == 0, converted.stderr[-3000:]
+    assert f"checkpoint='{tmp_path}/start_mst.pth'" in converted.stdout
+    continued = run(as_run(cont) + SMALL_RUN)
+    assert continued.returncode == 0, continued.stderr[-3000:]
+    start = torch.load(tmp_path / 'start_mst.pth')['state_dict']
+    after = torch.load(tmp_path / 'continued' / 'epoch_1.pth', weights_only=False)['state_dict']
+    imported = start['backbone.layers.0.attn.qkv.weight']
+    # the backbone frozen in the first epoch (head first): the student exactly the imported weights, the teacher
+    # too up to the rounding of its average of two equal tensors
+    torch.testing.assert_close(after['backbone.layers.0.attn.qkv.weight'], imported, rtol=0, atol=0)
+    torch.testing.assert_close(after['teacher.module.backbone.layers.0.attn.qkv.weight'], imported, rtol=0, atol=1e-6)
+    assert not torch.equal(
+        after['neck.mlp.0.weight'],
+        torch.load(tmp_path / 'epoch_1.pth', weights_only=False)['state_dict']['neck.mlp.0.weight'],
+    )  # the head is fresh and learning
 
 
 def first_image_features(extract_command, folder, relative_path):

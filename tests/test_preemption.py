@@ -905,3 +905,23 @@ def test_a_second_signal_during_the_save_changes_nothing(preemptible, fashion_mn
     assert launcher.returncode == 75, output[-4000:]
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
     assert torch.load(work / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
+
+
+def test_a_resume_onto_a_changed_training_set_says_so_in_one_line(preemptible, fashion_mnist, tmp_path):
+    """The checkpoint of iteration 2 was written over 8 images; the resumed run has 10: the order it restores
+    no longer covers the set, and the log says so and what happens."""
+    work = tmp_path / 'work'
+    first = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, 'train_cfg.max_epochs=1')
+    assert first.returncode == 0, logs(first)[-3000:]
+    resumed = train(preemptible, fashion_mnist, work, ONE_NO_WORKERS, 'train_cfg.max_epochs=1',
+                    'train_dataloader.dataset.indices=10', '--resume', str(work / 'iter_2.pth'))  # fmt: skip
+    assert resumed.returncode == 0, logs(resumed)[-3000:]
+    assert (
+        'the training set has changed since the checkpoint (8 samples then, 10 now): epoch 1 continues after 2 '
+        'batch(es) of an order drawn over the new set'
+    ) in logs(resumed)
+    same = train(preemptible, fashion_mnist, tmp_path / 'same', ONE_NO_WORKERS, 'train_cfg.max_epochs=1')
+    again = train(preemptible, fashion_mnist, tmp_path / 'same', ONE_NO_WORKERS, 'train_cfg.max_epochs=1',
+                  '--resume', str(tmp_path / 'same' / 'iter_2.pth'))  # fmt: skip
+    assert same.returncode == 0 and again.returncode == 0, logs(again)[-3000:]
+    assert 'the training set has changed' not in logs(again)

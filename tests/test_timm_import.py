@@ -199,7 +199,8 @@ def test_the_exported_timm_model_has_mmpretrains_qkv_bias_and_final_norm():
 
     cfg = dict(Config.fromfile(DEMO_CFG).model.backbone, qkv_bias=False, final_norm=False)
     cfg.pop('type')
-    ours = MSTViT(**cfg).eval()
+    ours = MSTViT(**cfg)
+    ours.eval()  # mmpretrain's train() returns None
     theirs = timm.models.VisionTransformer(**timm_vit_kwargs(cfg)).eval()
     theirs.load_state_dict(to_timm(ours.state_dict(), swin=False))  # strict
     images = torch.randn(2, 1, 28, 28)

@@ -14,6 +14,8 @@ import os.path as osp
 import shutil
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 #: the idx files (un-gzipped) by split, as mmpretrain's MNIST / FashionMNIST read them
 IDX_FILES = dict(
     train=('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
@@ -27,6 +29,23 @@ MIRROR_ENV = 'MMMST_FASHION_MNIST_MIRROR'
 
 class FashionMNISTUnavailableError(RuntimeError):
     """Fashion-MNIST could be neither found, copied from the Debian package, nor downloaded (the message says how)."""
+
+
+#: class names in label order (the folder names of ``tools/dataset_converters/fashion_mnist_to_folder.py``)
+CLASSES = ('T-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
+
+
+def read_idx(path: str) -> np.ndarray:
+    """An un-gzipped idx file as a uint8 array of its shape: (N, 28, 28) images or (N,) labels."""
+    with open(path, 'rb') as f:
+        header = f.read(4)
+        dims = np.frombuffer(f.read(4 * header[3]), dtype='>u4')
+        return np.frombuffer(f.read(), dtype=np.uint8).reshape(dims)
+
+
+def read_fashion_mnist(data_root: str, split: str = 'train') -> Tuple[np.ndarray, np.ndarray]:
+    """``(images (N, 28, 28), labels (N,))`` of a split (``'train'`` or ``'test'``), uint8."""
+    return tuple(read_idx(osp.join(data_root, name)) for name in IDX_FILES[split])
 
 
 def missing_fashion_mnist(data_root: str) -> List[str]:

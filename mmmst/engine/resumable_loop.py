@@ -72,7 +72,21 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
             world_size=self.runner.world_size,
             num_workers=self.num_workers,
             sampler_seed=getattr(sampler, 'seed', None),
+            dataset=self._dataset_signature(),
         )
+
+    def _dataset_signature(self) -> dict:
+        """The training set's size and a digest of its file list (order included), computed once per run."""
+        if getattr(self, '_signature', None) is None:
+            import hashlib
+
+            dataset = self.dataloader.dataset
+            digest = hashlib.sha1()
+            for i in range(len(dataset)):
+                info = dataset.get_data_info(i) if hasattr(dataset, 'get_data_info') else {}
+                digest.update(str(info.get('img_path', i)).encode() + b'\0')
+            self._signature = dict(size=len(dataset), files=digest.hexdigest())
+        return self._signature
 
     def resume_data_position(self, position: dict, worker_states=None) -> None:
         """Continue from a checkpoint's :meth:`data_position` and this process's saved worker states.
@@ -91,6 +105,19 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
                 f'the checkpoint was written by {position["world_size"]} process(es) x batch '
                 f'{position["batch_size"]}, this run has {self.runner.world_size} x {self._batch_size()}: epoch '
                 f'{epoch + 1} continues after {consumed} batch(es) with a re-seeded order, not exactly'
+            )
+        saved = position.get('dataset')
+        if saved is not None and consumed and saved != self._dataset_signature():
+            now = self._dataset_signature()
+            change = (
+                f'{saved["size"]} samples then, {now["size"]} now'
+                if saved['size'] != now['size']
+                else f'the same {now["size"]} samples count, other files or another order'
+            )
+            logger.warning(
+                f'the training set has changed since the checkpoint ({change}): epoch {epoch + 1} continues after '
+                f'{consumed} batch(es) of an order drawn over the new set, so some of its images may come twice or '
+                'not at all in this epoch; the epochs after it are whole'
             )
         sampler = self.dataloader.sampler
         if consumed and not hasattr(sampler, 'start_at'):

@@ -40,6 +40,8 @@ def cfg_option_warnings(cfg: Config, options: Dict[str, object]) -> List[str]:
                 node = node[int(part)]
             elif isinstance(node, dict) and part in node:
                 node = node[part]
+            elif isinstance(node, dict) and _takes_argument(node.get('type'), part):
+                break  # an argument the component has and the config leaves at its default
             else:
                 close = difflib.get_close_matches(part, list(node) if isinstance(node, dict) else [], n=1, cutoff=0.8)
                 if close:
@@ -48,6 +50,26 @@ def cfg_option_warnings(cfg: Config, options: Dict[str, object]) -> List[str]:
                 break
             walked.append(part)
     return messages
+
+
+def _takes_argument(component, name: str) -> bool:
+    """Whether a registered component (``type`` of a config dict) has an ``__init__`` argument ``name``."""
+    import inspect
+
+    from mmpretrain import registry
+
+    if not isinstance(component, str):
+        return False
+    for registry_name in ('HOOKS', 'MODELS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS', 'VISUALIZERS', 'LOOPS'):
+        try:
+            cls = getattr(registry, registry_name).get(component)
+        except KeyError:  # a scope prefix mmengine does not know
+            cls = None
+        if isinstance(cls, type):
+            for klass in cls.__mro__:
+                if name in inspect.signature(klass.__init__).parameters:
+                    return True
+    return False
 
 
 def _leaf_datasets(dataset) -> Iterable[dict]:
@@ -141,7 +163,15 @@ def _check_dataset_files(loader: str, dataset: dict) -> None:
             if split != 'test' and dataset.get('with_label', True):
                 check_annotation_file(path)
         elif kind == 'CustomDataset' and not dataset.get('with_label', True):
-            check_folder_has_images(loader, folder, dataset.get('extensions') or CUSTOM_EXTENSIONS)
+            extensions = dataset.get('extensions') or CUSTOM_EXTENSIONS
+            check_folder_has_images(loader, folder, extensions)
+            from mmmst.datasets.image_folder import folder_links_skipped
+
+            skipped = folder_links_skipped(folder, extensions)
+            if skipped:  # mmengine's walk would loop on a link or drop it silently
+                dataset['type'] = 'ImageFolderDataset'
+                for line in skipped:
+                    print(f'warning: {loader}: skipping {line}', file=sys.stderr)
 
 
 #: mmpretrain's CustomDataset extensions, when a config gives none
@@ -214,6 +244,12 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
         print(f'warning: {message}', file=sys.stderr)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    for name, loader in cfg.items():
+        # num_workers=0 (the usual CPU debugging setting) with the configs' persistent_workers=True: torch refuses
+        if name.endswith('dataloader') and isinstance(loader, dict) and loader.get('persistent_workers'):
+            if loader.get('num_workers', 0) == 0:
+                loader['persistent_workers'] = False
+                print(f'note: {name}.persistent_workers set to False: there are no workers to keep (num_workers=0)')
     for name in loaders:
         if name not in cfg:
             raise KeyError(f'{path} has no {name}')
@@ -254,7 +290,13 @@ def check_hooks_build(cfg: Config) -> None:
     from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
     from mmengine.visualization import Visualizer
 
-    hooks = [h for h in (cfg.get('default_hooks') or {}).values() if h] + list(cfg.get('custom_hooks') or [])
+    default_hooks = cfg.get('default_hooks') or {}
+    for name, hook in default_hooks.items():
+        if hook and 'type' not in hook:  # a misspelt name: mmengine's message would not name it
+            close = difflib.get_close_matches(name, [n for n, h in default_hooks.items() if h and 'type' in h], n=1)
+            hint = f'; did you mean default_hooks.{close[0]}?' if close else ''
+            raise ValueError(f'default_hooks.{name} is not a hook (no "type"; it holds {dict(hook)}){hint}')
+    hooks = [h for h in default_hooks.values() if h] + list(cfg.get('custom_hooks') or [])
     # VisualizationHook asks for the current visualizer when built; the Runner's own replaces this one
     Visualizer.get_instance('mmmst_config_check')
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):

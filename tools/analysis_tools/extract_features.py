@@ -37,6 +37,52 @@ def folder_labels(paths):
     return np.array([names.index(f) for f in folders]), names
 
 
+#: what ``--neighbours`` can be written as (OpenCV's encoders)
+PICTURE_SUFFIXES = ('.png', '.jpg', '.jpeg')
+
+
+def check_outputs(folder: str, out: str, neighbours) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or be written under another name: anything
+    inside the folder read, a directory, ``--out`` not ending in ``.npz`` (numpy would append it), a picture in a
+    format without an encoder, both outputs on one file; make their folders, and try writing there.
+
+    Raises:
+        ValueError: naming the option and the path.
+    """
+    outputs = [('--out', out, ('.npz',))] + ([('--neighbours', neighbours, PICTURE_SUFFIXES)] if neighbours else [])
+    inside = osp.realpath(folder) + os.sep
+    for option, path, suffixes in outputs:
+        if osp.isdir(path):
+            raise ValueError(f'{option} {path!r} is a directory; give a file name ending in {suffixes[0]}')
+        if not path.lower().endswith(suffixes):
+            raise ValueError(f'{option} {path!r} must end in {" or ".join(suffixes)}')
+        if osp.realpath(path).startswith(inside):
+            raise ValueError(f'{option} {path!r} is inside the folder read ({folder}); write it elsewhere')
+    if neighbours and osp.realpath(neighbours) == osp.realpath(out):
+        raise ValueError(f'--out and --neighbours are the same file {out!r}')
+    for option, path, _ in outputs:
+        try:
+            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+            with open(f'{path}.partial', 'wb'):
+                pass
+            os.remove(f'{path}.partial')
+        except OSError as err:
+            raise ValueError(f'{option} {path!r} cannot be written: {err.strerror}') from None
+
+
+def files_pipeline(backbone_cfg) -> list:
+    """Image files read as the backbone expects them (channels, size), for a config whose k-NN pipeline starts from
+    images already in memory (Fashion-MNIST's idx files): gray or colour, PIL-bicubic shorter side, centre crop."""
+    size = backbone_cfg.get('img_size', 224)
+    gray = backbone_cfg.get('in_channels', 3) == 1
+    return [
+        dict(type='LoadImageWithPath', color_type='grayscale' if gray else 'color'),
+        dict(type='ResizeEdge', scale=size, edge='short', backend='pillow', interpolation='bicubic'),
+        dict(type='CenterCrop', crop_size=size),
+        dict(type='PackInputs'),
+    ]
+
+
 def encode_folder(model, dataset_cfg, folder, batch_size):
     """(N, C) L2-normalised teacher CLS features of every readable image, and their paths relative to ``folder``.
 
@@ -64,10 +110,14 @@ def encode_folder(model, dataset_cfg, folder, batch_size):
 
     for info in infos:
         try:
-            batch.append(pipeline(dict(img_path=info['img_path'])))
-            paths.append(osp.relpath(info['img_path'], folder))
+            packed = pipeline(dict(img_path=info['img_path']))
         except UnreadableImageError as err:
-            skipped.append(str(err))
+            packed = str(err)
+        if isinstance(packed, dict):
+            batch.append(packed)
+            paths.append(osp.relpath(info['img_path'], folder))
+        else:  # the loader's own skip_unreadable returns None, having logged why
+            skipped.append(packed or f'{info["img_path"]}: cannot read this image')
         bar.update()
         if len(batch) == batch_size:
             flush()
@@ -101,6 +151,10 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
     if not osp.isdir(args.folder):
         sys.exit(f'error: {args.folder!r} is not a folder')
+    try:
+        check_outputs(args.folder, args.out, args.neighbours)
+    except ValueError as err:
+        sys.exit(f'error: {err}')
 
     import torch
 
@@ -110,9 +164,11 @@ def main(argv=None):
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())
         loader_cfg = copy.deepcopy(image_loader_cfg(cfg))
         dataset = loader_cfg.dataset
-        dataset.update(type='CustomDataset', data_root=args.folder, with_label=False, data_prefix='', ann_file='')
-        dataset.pop('split', None)
-        dataset.pop('indices', None)
+        dataset.update(type='ImageFolderDataset', data_root=args.folder, with_label=False, data_prefix='', ann_file='')
+        for key in ('split', 'indices', 'download'):  # the idx data set's options (the demo's config)
+            dataset.pop(key, None)
+        if not any(t['type'].startswith('LoadImage') for t in dataset.pipeline):
+            dataset.pipeline = files_pipeline(cfg.model.backbone)  # a config of in-memory images (idx files)
         check_folder_has_images('folder', args.folder, dataset.get('extensions') or CUSTOM_EXTENSIONS)
     except (KeyError, FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err.args[0]}')
@@ -121,8 +177,10 @@ def main(argv=None):
     except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
         sys.exit(f'error: {err}')
     features, paths = encode_folder(model, loader_cfg.dataset, args.folder, args.batch_size)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    np.savez(args.out, features=features.numpy().astype(np.float32), paths=np.array(paths))
+    partial = f'{args.out}.partial'
+    with open(partial, 'wb') as f:  # a file object: numpy writes exactly this name, no ".npz" appended
+        np.savez(f, features=features.numpy().astype(np.float32), paths=np.array(paths))
+    os.replace(partial, args.out)
     print(f'written: {args.out} ({features.shape[0]} x {features.shape[1]} teacher CLS features, L2-normalised)')
 
     labels, names = folder_labels(paths)

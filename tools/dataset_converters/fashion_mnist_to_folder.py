@@ -14,19 +14,7 @@ import os
 import os.path as osp
 import sys
 
-import numpy as np
-
-from mmmst.datasets.fashion_mnist import IDX_FILES, missing_fashion_mnist
-
-CLASSES = ('T-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
-
-
-def read_idx(path: str) -> np.ndarray:
-    """An un-gzipped idx file as a uint8 array of its shape."""
-    with open(path, 'rb') as f:
-        header = f.read(4)
-        dims = np.frombuffer(f.read(4 * header[3]), dtype='>u4')
-        return np.frombuffer(f.read(), dtype=np.uint8).reshape(dims)
+from mmmst.datasets.fashion_mnist import CLASSES, missing_fashion_mnist, read_fashion_mnist
 
 
 def main(argv=None):
@@ -43,8 +31,7 @@ def main(argv=None):
     import cv2
 
     for split, limit in (('train', args.train_size), ('test', None)):
-        images_file, labels_file = (osp.join(args.idx_root, name) for name in IDX_FILES[split])
-        images, labels = read_idx(images_file)[:limit], read_idx(labels_file)[:limit]
+        images, labels = (array[:limit] for array in read_fashion_mnist(args.idx_root, split))
         for name in CLASSES:
             os.makedirs(osp.join(args.out, split, name), exist_ok=True)
         for index, (image, label) in enumerate(zip(images, labels)):

@@ -1,10 +1,13 @@
 """Image loading whose failures name the file."""
 
 import multiprocessing
+import os.path as osp
 from typing import Optional
 
+import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
+from PIL import Image
 
 from mmmst.registry import TRANSFORMS
 
@@ -24,15 +27,25 @@ class LoadImageWithPath(LoadImageFromFile):
     process that has tried ``NONE_READ_LIMIT`` images and read none stops with an error saying so (mmengine would
     otherwise retry 1000 times and say only "Cannot find valid image").
 
+    An image file larger than ``max_pixels`` (a scan, a satellite or slide image) is never decoded in full: a JPEG
+    is decoded shrunk by its decoder's own scaling (1/2 to 1/8, PIL's draft mode) to fit the limit, with a warning
+    naming it; any other file, or a JPEG too large for 1/8, is unreadable (an error, or skipped and counted with
+    ``skip_unreadable``). Only the file's header is read to know its size.
+
     Args:
         skip_unreadable (bool): skip unreadable images instead of stopping. Defaults to False.
+        max_pixels (int): the most pixels decoded for one image. Defaults to PIL's limit (about 89 M pixels,
+            ``PIL.Image.MAX_IMAGE_PIXELS``).
         **kwargs: mmcv's ``LoadImageFromFile`` arguments.
     """
 
     NONE_READ_LIMIT = 100
 
-    def __init__(self, skip_unreadable: bool = False, **kwargs):
+    def __init__(self, skip_unreadable: bool = False, max_pixels: int = 89_478_485, **kwargs):
+        if not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f'LoadImageWithPath: max_pixels must be a positive integer, got {max_pixels!r}')
         super().__init__(**kwargs)
+        self.max_pixels = max_pixels
         self.skip_unreadable = skip_unreadable
         self.num_skipped = 0
         self.num_read = 0
@@ -48,7 +61,7 @@ class LoadImageWithPath(LoadImageFromFile):
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
         try:
-            loaded = super().transform(results)
+            loaded = self._load_within_limit(results)
         except Exception as err:  # the decoder's, the file system's or mmcv's own assertion
             said = (str(err).strip().splitlines() or [''])[-1]
             if not self.skip_unreadable:
@@ -70,3 +83,39 @@ class LoadImageWithPath(LoadImageFromFile):
             return None
         self.num_read += 1
         return loaded
+
+    def _load_within_limit(self, results: dict) -> dict:
+        """mmcv's load, unless the file's header says it has more than ``max_pixels`` pixels (see the class)."""
+        path = results['img_path']
+        if not osp.isfile(path):  # another storage backend: mmcv reads it
+            return super().transform(results)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the header only: no decompression bomb yet
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height <= self.max_pixels:
+                    return super().transform(results)
+                scale = next((f for f in (2, 4, 8) if (width // f) * (height // f) <= self.max_pixels), None)
+                if image.format != 'JPEG' or scale is None:
+                    raise ValueError(
+                        f'{width} x {height} = {width * height / 1e6:.0f} M pixels, above the limit of '
+                        f'{self.max_pixels / 1e6:.0f} M (max_pixels); shrink the file or raise max_pixels'
+                    )
+                gray = self.color_type == 'grayscale' or (self.color_type == 'unchanged' and image.mode == 'L')
+                mode = 'L' if gray else 'RGB'
+                image.draft(mode, (width // scale, height // scale))
+                image = image.convert(mode)
+                img = np.asarray(image)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+        print_log(
+            f'{path}: {width} x {height} pixels, above max_pixels ({self.max_pixels}): decoded at 1/{scale} '
+            f'({img.shape[1]} x {img.shape[0]})',
+            logger='current',
+            level=30,
+        )
+        if img.ndim == 3:  # mmcv's decoders give BGR
+            img = img[..., ::-1]
+        img = np.ascontiguousarray(img.astype(np.float32) if self.to_float32 else img)
+        results.update(img=img, img_shape=img.shape[:2], ori_shape=(height, width))
+        return results

@@ -32,6 +32,8 @@ class KNNMonitorHook(Hook):
         interval (int): epochs between evaluations. Defaults to 1.
         k (int): neighbours. Defaults to 20 (DINO).
         temperature (float): vote temperature. Defaults to 0.07 (DINO).
+        at_start (bool): also evaluate before the first iteration (step 0) of a run that starts, not resumes:
+            with a backbone to continue from, the curve then starts at what it knew. Defaults to False.
     """
 
     priority = 'LOW'
@@ -44,6 +46,7 @@ class KNNMonitorHook(Hook):
         interval: int = 1,
         k: int = 20,
         temperature: float = 0.07,
+        at_start: bool = False,
     ):
         if interval < 1:
             raise ValueError(f'KNNMonitorHook: interval must be >= 1, got {interval}')
@@ -57,6 +60,7 @@ class KNNMonitorHook(Hook):
         self.interval = interval
         self.k = k
         self.temperature = temperature
+        self.at_start = at_start
         self._loaders: Optional[tuple] = None
 
     def evaluate(self, runner) -> float:
@@ -83,10 +87,16 @@ class KNNMonitorHook(Hook):
         broadcast_object_list(top1)
         return top1[0]
 
+    def before_train(self, runner) -> None:
+        if self.at_start and runner.iter == 0:
+            self._log(runner, self.evaluate(runner), 'Before training')
+
     def after_train_epoch(self, runner) -> None:
         if not self.every_n_epochs(runner, self.interval) and not self.is_last_train_epoch(runner):
             return
-        top1 = self.evaluate(runner)
-        runner.logger.info(f'Epoch {runner.epoch}: k-NN top-1 (teacher, k={self.k}) = {top1:.2f}')
+        self._log(runner, self.evaluate(runner), f'Epoch {runner.epoch}')
+
+    def _log(self, runner, top1: float, when: str) -> None:
+        runner.logger.info(f'{when}: k-NN top-1 (teacher, k={self.k}) = {top1:.2f}')
         runner.message_hub.update_scalar('train/knn_top1', top1)
         runner.visualizer.add_scalars(dict(knn_top1=top1), step=runner.iter)

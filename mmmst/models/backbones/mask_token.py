@@ -7,6 +7,23 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 
+def check_sizes(backbone: str, img_size, patch_size) -> None:
+    """Refuse an ``img_size`` or ``patch_size`` that is not a positive integer (or a pair of them), naming the key.
+
+    Raises:
+        ValueError: e.g. ``MSTViT: patch_size must be a positive integer, got 0``.
+    """
+
+    def positive_int(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    if not positive_int(patch_size):
+        raise ValueError(f'{backbone}: patch_size must be a positive integer, got {patch_size!r}')
+    sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size,)
+    if not sizes or len(sizes) > 2 or not all(positive_int(s) for s in sizes):
+        raise ValueError(f'{backbone}: img_size must be a positive integer or a pair of them, got {img_size!r}')
+
+
 class MaskTokenMixin:
     """Adds MST's ``mask_token`` (paper §3.2) to a backbone, only when ``with_mask_token=True``.
 

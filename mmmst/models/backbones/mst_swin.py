@@ -9,7 +9,7 @@ from torch import nn
 
 from mmmst.registry import MODELS
 
-from .mask_token import MaskTokenMixin
+from .mask_token import MaskTokenMixin, check_sizes
 from .output import MSTBackboneOutput
 
 
@@ -46,6 +46,7 @@ class MSTSwinTransformer(MaskTokenMixin, SwinTransformer):
         with_mask_token=False,
         **kwargs,
     ):
+        check_sizes(type(self).__name__, img_size, patch_size)
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(
                 f'MSTSwinTransformer: unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} or pass a dict'

@@ -9,7 +9,7 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmmst.registry import MODELS
 
-from .mask_token import MaskTokenMixin
+from .mask_token import MaskTokenMixin, check_sizes
 from .output import MSTBackboneOutput
 
 
@@ -42,6 +42,7 @@ class MSTViT(MaskTokenMixin, VisionTransformer):
     def __init__(
         self, arch='deit-small', img_size=224, patch_size=16, norm_out_indices=False, with_mask_token=False, **kwargs
     ):
+        check_sizes(type(self).__name__, img_size, patch_size)
         if isinstance(arch, str) and arch.lower() not in self.arch_zoo:
             raise ValueError(f'MSTViT: unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} or pass a dict')
         sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
