@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from projects.small_scale_lab import arms
 from projects.small_scale_lab import results as lab
-from tests.helpers import PY, SMALL_CFG, run, run_main
+from tests.helpers import PY, ROOT, SMALL_CFG, run, run_main
 
 MODULE = 'projects.small_scale_lab.mask_ablation'
 RUNNER = [PY, '-m', MODULE]
@@ -234,3 +234,18 @@ def test_budget_moves_schedules_to_the_new_length(max_epochs, tmp_path):
     assert (cosine.begin, cosine.end, cosine.T_max) == (1, max_epochs, max_epochs - 1)
     assert (weight_decay.begin, weight_decay.end) == (0, max_epochs)
     assert cfg.train_dataloader.dataset.indices == 64 and cfg.knn_query_dataloader.dataset.indices == 32
+
+
+def test_the_experiment_logs_snippets_run_as_written_today():
+    """The Python blocks of the lab's experiment log compile, and their imports resolve against today's package
+    (the runs they read are the lab's, not the test's)."""
+    import ast
+    import re
+
+    log = open(osp.join(ROOT, 'projects/small_scale_lab/experiment_log.md')).read()
+    blocks = re.findall(r'```python\n(.*?)```', log, re.S)
+    assert len(blocks) >= 3
+    for block in blocks:
+        tree = ast.parse(block)
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        exec(compile(ast.Module(body=imports, type_ignores=[]), '<experiment log>', 'exec'), {})

@@ -16,7 +16,6 @@ import glob
 import json
 import os
 import os.path as osp
-import sys
 import time
 import warnings
 
@@ -41,16 +40,15 @@ def main(argv=None):
     t0 = time.time()
 
     from mmmst.apis import budgeted_cfg, pretrain_and_evaluate
-    from mmmst.datasets.fashion_mnist import FashionMNISTUnavailableError, prepare_fashion_mnist
+    from mmmst.datasets.fashion_mnist import prepare_fashion_mnist
+    from mmmst.errors import exit_on_refusal
     from mmmst.visualization import draw_attention_and_masks, draw_losses, draw_monitors
 
     def log(message):
         print(f'[demo] {message}', flush=True)
 
-    try:  # the data step (a no-op when the files are there)
+    with exit_on_refusal():  # the data step (a no-op when the files are there)
         prepare_fashion_mnist(args.data_root, log=lambda line: print(line, flush=True))
-    except FashionMNISTUnavailableError as err:
-        sys.exit(f'error: {err}')
     cfg = budgeted_cfg(
         args.config, args.work_dir, args.data_root, args.train_size, args.bank_size, args.query_size, args.max_epochs
     )

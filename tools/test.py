@@ -42,10 +42,10 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
     import mmmst  # noqa: F401
     from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
-    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mmmst.errors import exit_on_refusal
     from mmmst.utils import check_checkpoint_fits, check_model_builds, load_checked_config
 
-    try:
+    with exit_on_refusal():
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))
         # mmengine would evaluate whatever part of the model the checkpoint fills (a linear probe's backbone from a
         # pretraining checkpoint, its head untrained) and print a top-1: the checkpoint must fit the model
@@ -57,10 +57,6 @@ def main(argv=None):
             "Evaluate a checkpoint trained with this config (a pretraining checkpoint goes into a linear probe's "
             'model.backbone.init_cfg.checkpoint, for tools/train.py)',
         )
-    except (KeyError, FileNotFoundError, ValueError, TypeError) as err:
-        sys.exit(f'error: {err.args[0]}')
-    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
-        sys.exit(f'error: {err}')
     cfg.launcher = args.launcher
     on_cpu = init_cpu_process_group(args.launcher)
     if on_cpu:  # no GPU: gloo processes, DDP over CPU modules

@@ -14,6 +14,7 @@ import sys
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from mmmst.errors import ConfigError
 from mmmst.utils import CfgOptionsAction
 
 
@@ -118,7 +119,7 @@ _CHECKPOINT = re.compile(r'(epoch|iter)_\d+\.pth|best_.*\.pth|last_checkpoint')
 
 
 def refuse_to_overwrite(cfg, start_over: bool) -> None:
-    """A run that does not resume, in a work dir holding another run's checkpoints: ValueError naming them and the
+    """A run that does not resume, in a work dir holding another run's checkpoints: ConfigError naming them and the
     ways on, or (``--start-over``, on rank 0) their deletion, logs kept."""
     folders = [d for d in dict.fromkeys((cfg.work_dir, checkpoint_dir(cfg))) if osp.isdir(d)]
     found = sorted(osp.join(d, n) for d in folders for n in os.listdir(d) if _CHECKPOINT.fullmatch(n))
@@ -128,7 +129,7 @@ def refuse_to_overwrite(cfg, start_over: bool) -> None:
         names = ', '.join(osp.basename(f) for f in found[:3]) + (
             f' and {len(found) - 3} more' if len(found) > 3 else ''
         )
-        raise ValueError(
+        raise ConfigError(
             f'work dir {cfg.work_dir} holds the checkpoints of an earlier run ({names}); continue it with --resume, '
             'give another --work-dir, or pass --start-over to delete them and train from the start'
         )
@@ -176,13 +177,10 @@ def main(argv=None):
 
     preemption.catch_stop_signals_early()  # a stop while the run starts: it stops after its first iteration
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
-    from mmmst.datasets.transforms.loading import UnreadableImageError
     from mmmst.engine import cpu_dist
     from mmmst.engine.hooks import AtomicCheckpointHook
-    from mmmst.engine.non_finite import NonFiniteError
-    from mmmst.engine.resumable_loop import EmptyEpochError, ResumeError
-    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
-    from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
+    from mmmst.engine.work_dir_lock import lock_work_dir
+    from mmmst.errors import exit_on_refusal
     from mmmst.utils import (
         check_checkpoint_fits,
         check_hooks_build,
@@ -191,7 +189,7 @@ def main(argv=None):
     )
 
     lock = None
-    try:
+    with exit_on_refusal():
         cfg = load_checked_config(args.config, args.cfg_options)
         # a bad value fails here in one line, not after the Runner's log and a traceback (or after an epoch)
         model = check_model_builds(cfg)
@@ -212,17 +210,13 @@ def main(argv=None):
             try:
                 lock = lock_work_dir(cfg.work_dir)
             except OSError as err:  # a read-only file system, no permission
-                raise ValueError(f'work dir {cfg.work_dir} is not writable ({err.strerror})') from None
+                raise ConfigError(f'work dir {cfg.work_dir} is not writable ({err.strerror})') from None
         try:
             refuse_to_overwrite(cfg, args.start_over)
-        except ValueError:
+        except BaseException:  # the lock goes with the refusal
             if lock is not None:
                 lock.release()
             raise
-    except (KeyError, FileNotFoundError, ValueError, TypeError, WorkDirLockedError) as err:
-        sys.exit(f'error: {err.args[0] if err.args else err}')
-    except (CorruptCheckpointError, UnsafeCheckpointError) as err:
-        sys.exit(f'error: {err}')
     fall_back_to_full_precision(cfg)
     on_cpu = cpu_dist.init_cpu_process_group(args.launcher)
     if on_cpu:  # no GPU: gloo processes, DDP over CPU modules
@@ -244,18 +238,12 @@ def main(argv=None):
     if not any(isinstance(hook, AtomicCheckpointHook) for hook in runner.hooks):
         preemption.release_early_stop_signals()  # nothing would save on a signal: it stops the run as usual
     try:
-        runner.train()
+        with exit_on_refusal():  # a diverged run, a checkpoint that cannot be resumed, an unreadable image
+            runner.train()
     except preemption.Preempted:
         # SIGTERM / SIGUSR1: the iteration checkpoint is complete (every process waited for it) and the log names it
         preemption.record_exit_code(preemption.PREEMPTED_EXIT_CODE)
         leave(preemption.PREEMPTED_EXIT_CODE)
-    except (NonFiniteError, CorruptCheckpointError, UnsafeCheckpointError, ResumeError, EmptyEpochError) as err:
-        # a diverged run, or a checkpoint that cannot be resumed: one line naming the culprit
-        sys.exit(f'error: {err}')
-    except UnreadableImageError as err:
-        # from a dataloader worker, torch re-raises it with the worker's traceback in the message: its last line
-        said = str(err).strip().splitlines()[-1]
-        sys.exit(f'error: {said.split("UnreadableImageError: ", 1)[-1]}')
     except (OSError, RuntimeError) as err:
         # a full disk or a lost write permission during a save (torch.save reports a failed write as a
         # RuntimeError): the checkpoints already written are intact, the half-written one is removed at the next start

@@ -14,11 +14,13 @@ from typing import Tuple
 
 import torch
 
+from mmmst.errors import MSTError
+
 PREFIXES = dict(teacher='teacher.module.backbone.', student='backbone.')
 DROPPED = ('mask_token',)
 
 
-class ExportError(ValueError):
+class ExportError(MSTError, ValueError):
     """A converter's input or output that cannot be used; the message is the one line the tools print."""
 
 

@@ -5,6 +5,8 @@ from typing import Optional, Tuple
 import torch
 from mmengine.config import Config
 
+from mmmst.errors import ConfigError
+
 
 @torch.no_grad()
 def teacher_attention_and_mask(
@@ -35,7 +37,7 @@ def image_loader_cfg(cfg: Config, num: int = 8) -> dict:
     photo of fine texture then aliases into patterns that change its features.
 
     Raises:
-        KeyError: the config has none of the three loaders.
+        ConfigError: the config has none of the three loaders.
     """
     import copy
 
@@ -43,7 +45,7 @@ def image_loader_cfg(cfg: Config, num: int = 8) -> dict:
         if cfg.get(name):
             return cfg[name]
     if not cfg.get('train_dataloader'):
-        raise KeyError(f'{cfg.filename} has no knn_query_dataloader, test_dataloader or train_dataloader')
+        raise ConfigError(f'{cfg.filename} has no knn_query_dataloader, test_dataloader or train_dataloader')
     loader = copy.deepcopy(cfg.train_dataloader)
     pipeline = list(loader.dataset.pipeline)
     index = next(i for i, t in enumerate(pipeline) if t['type'] == 'MultiCropViews')

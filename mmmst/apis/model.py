@@ -8,9 +8,10 @@ import torch
 from mmengine.config import Config
 
 from mmmst.engine.non_finite import NonFiniteError, first_non_finite
+from mmmst.errors import MSTError, config_errors
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(MSTError, ValueError):
     """A checkpoint whose weights do not fit the model a config builds (another config, another architecture)."""
 
 
@@ -62,6 +63,7 @@ def quiet_mmengine_logger(level=logging.WARNING):
         logger.setLevel(before)
 
 
+@config_errors
 def init_model(cfg: Config, checkpoint: Optional[str] = None, seed: int = 0) -> torch.nn.Module:
     """Build ``cfg.model`` (with the config's ``data_preprocessor``) in eval mode.
 

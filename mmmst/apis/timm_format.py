@@ -18,8 +18,10 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from mmmst.errors import MSTError
 
-class TimmFormatError(ValueError):
+
+class TimmFormatError(MSTError, ValueError):
     """Weights and a backbone config that cannot be mapped onto each other exactly; the message says why."""
 
 
@@ -93,7 +95,7 @@ def to_timm(backbone_state: Dict[str, torch.Tensor], swin: bool) -> OrderedDict:
     """An MST backbone state dict (``cls_token``, ``layers.0.ln1.weight``, ...) in timm's names.
 
     Raises:
-        KeyError: a key without a timm counterpart (another backbone, a ViT with layer scale); the message names it.
+        TimmFormatError: a key without a timm counterpart (another backbone, a ViT with layer scale), named.
     """
     out = OrderedDict()
     last = _last_stage(backbone_state, r'^stages\.') if swin else None
@@ -108,13 +110,13 @@ def to_timm(backbone_state: Dict[str, torch.Tensor], swin: bool) -> OrderedDict:
                 continue
             if re.match(r'^norm\d+\.', key):
                 if not key.startswith(f'norm{last}.'):
-                    raise KeyError(f"{key!r}: timm's SwinTransformer has a norm after the last stage only")
+                    raise TimmFormatError(f"{key!r}: timm's SwinTransformer has a norm after the last stage only")
                 out['norm.' + key.split('.', 1)[1]] = value
                 continue
         name = _rename(key, SWIN_NAMES if swin else VIT_NAMES, forward=True)
         if name is None:
-            kind = 'SwinTransformer' if swin else 'VisionTransformer'
-            raise KeyError(f'{key!r} has no timm {kind} counterpart (not an MST{"Swin" if swin else "ViT"} weight)')
+            kind, ours = ('SwinTransformer', 'MSTSwinTransformer') if swin else ('VisionTransformer', 'MSTViT')
+            raise TimmFormatError(f'{key!r} has no timm {kind} counterpart (not an {ours} weight)')
         out[name] = value
     return out
 
@@ -123,7 +125,7 @@ def from_timm(timm_state: Dict[str, torch.Tensor], swin: bool) -> OrderedDict:
     """The inverse of :func:`to_timm`: a timm ``VisionTransformer`` / ``SwinTransformer`` backbone in MST names.
 
     Raises:
-        KeyError: a key that no MST backbone holds (a distillation token, an average-pool norm); names it.
+        TimmFormatError: a key that no MST backbone holds (a distillation token, an average-pool norm), named.
     """
     out = OrderedDict()
     last = _last_stage(timm_state, r'^layers\.') if swin else None
@@ -141,7 +143,7 @@ def from_timm(timm_state: Dict[str, torch.Tensor], swin: bool) -> OrderedDict:
                 continue
         name = _rename(key, SWIN_NAMES if swin else VIT_NAMES, forward=False)
         if name is None:
-            raise KeyError(f'{key!r} has no counterpart in MST{"SwinTransformer" if swin else "ViT"}')
+            raise TimmFormatError(f'{key!r} has no counterpart in MST{"SwinTransformer" if swin else "ViT"}')
         out[name] = value
     return out
 

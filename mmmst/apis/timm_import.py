@@ -153,8 +153,8 @@ def import_backbone(src: str, backbone_cfg: dict, source: str = 'teacher') -> Tu
     if 'mmpretrain' not in kind:
         try:
             state = from_timm(state, swin_cfg)
-        except KeyError as err:
-            raise TimmFormatError(f'{src}: {err.args[0]}') from None
+        except TimmFormatError as err:
+            raise TimmFormatError(f'{src}: {err}') from None
     reference_model = build_reference_backbone(backbone_cfg)
     reference = reference_model.state_dict()
     check_backbone_shapes(state, reference, what=src)

@@ -16,6 +16,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmmst.errors import MSTError
+
 #: the idx files (un-gzipped) by split, as mmpretrain's MNIST / FashionMNIST read them
 IDX_FILES = dict(
     train=('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
@@ -27,7 +29,7 @@ DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 MIRROR_ENV = 'MMMST_FASHION_MNIST_MIRROR'
 
 
-class FashionMNISTUnavailableError(RuntimeError):
+class FashionMNISTUnavailableError(MSTError, RuntimeError):
     """Fashion-MNIST could be neither found, copied from the Debian package, nor downloaded (the message says how)."""
 
 

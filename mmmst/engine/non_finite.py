@@ -12,8 +12,10 @@ from typing import Mapping, Optional
 import torch
 import torch.distributed as dist
 
+from mmmst.errors import MSTError
 
-class NonFiniteError(RuntimeError):
+
+class NonFiniteError(MSTError, RuntimeError):
     """A loss, gradient or checkpoint tensor is NaN or Inf."""
 
 

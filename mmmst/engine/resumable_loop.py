@@ -4,14 +4,15 @@ import torch
 from mmengine.runner import EpochBasedTrainLoop
 
 from mmmst.engine.random_states import WORKER_STATES_KEY, CollateWithWorkerStates, ResumedWorkerInit
+from mmmst.errors import MSTError
 from mmmst.registry import LOOPS
 
 
-class ResumeError(ValueError):
+class ResumeError(MSTError, ValueError):
     """A checkpoint this run cannot continue from (the message says why and what to do)."""
 
 
-class EmptyEpochError(ValueError):
+class EmptyEpochError(MSTError, ValueError):
     """The training data gives no batch at all (fewer samples than one batch per process, with ``drop_last``)."""
 
 

@@ -33,12 +33,14 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
+from mmmst.errors import MSTError
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+
+class UnsafeCheckpointError(MSTError, pickle.UnpicklingError):
     """A checkpoint holds an object that weights-only loading does not admit."""
 
 
-class CorruptCheckpointError(ValueError):
+class CorruptCheckpointError(MSTError, ValueError):
     """A checkpoint file is empty, truncated (an interrupted save) or not a PyTorch checkpoint at all."""
 
 

@@ -17,8 +17,10 @@ import os
 import os.path as osp
 import socket
 
+from mmmst.errors import MSTError
 
-class WorkDirLockedError(RuntimeError):
+
+class WorkDirLockedError(MSTError, RuntimeError):
     """Another run, alive here or elsewhere, holds the work dir."""
 
 

@@ -9,6 +9,7 @@ from typing import Dict, Iterable, List
 from mmengine.config import Config, DictAction
 
 from mmmst.datasets.fashion_mnist import IDX_FILES
+from mmmst.errors import config_errors
 
 
 class CfgOptionsAction(DictAction):
@@ -178,6 +179,7 @@ def _check_dataset_files(loader: str, dataset: dict) -> None:
 CUSTOM_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
 
 
+@config_errors
 def check_folder_has_images(loader: str, folder: str, extensions) -> None:
     """An unlabeled image folder (any depth) holds at least one file with one of ``extensions``; the walk stops at
     the first one, so a large folder costs nothing."""
@@ -190,6 +192,7 @@ def check_folder_has_images(loader: str, folder: str, extensions) -> None:
     )
 
 
+@config_errors
 def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
     """Every ``data_root`` the given dataloaders read must exist and hold at least one entry, and the files its
     dataset reads must be there and whole.
@@ -218,6 +221,7 @@ def check_data_roots(cfg: Config, loaders=('train_dataloader',)) -> None:
             _check_dataset_files(name, dataset)
 
 
+@config_errors
 def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader',)) -> Config:
     """``Config.fromfile`` + ``--cfg-options`` (mmengine's rules, with a warning for likely typos) + existence of
     the loaders' data roots.
@@ -263,6 +267,7 @@ def load_checked_config(path: str, cfg_options=None, loaders=('train_dataloader'
     return cfg
 
 
+@config_errors
 def check_model_builds(cfg: Config):
     """Build ``cfg.model`` once, before a Runner prints hundreds of lines: a bad value fails in one message.
     Returns the model (its state dict is what a checkpoint to resume must match).
@@ -277,6 +282,7 @@ def check_model_builds(cfg: Config):
         return MODELS.build(cfg.model)
 
 
+@config_errors
 def check_hooks_build(cfg: Config) -> None:
     """Build every default and custom hook once: an option that would fail at the first save or evaluation (a
     misspelt checkpoint option, ``k=0``) fails now, in one message, instead of after an epoch.
@@ -323,6 +329,7 @@ def config_differences(ours: dict, theirs: dict, prefix: str = '') -> List[str]:
     return out
 
 
+@config_errors
 def check_checkpoint_fits(cfg: Config, model, checkpoint: str, usage: str, remedy: str) -> None:
     """A checkpoint to resume, to start from (``load_from``) or to evaluate must fit the model exactly: mmengine
     would load what fits and leave the rest initialised (the prototypes and centre after a width change, a linear

@@ -4,14 +4,15 @@ Run from the repository root:
 
     python -m projects.small_scale_lab.continue_pretraining --seeds 0 1 2 --work-dir work_dirs/continue
 
-Fashion-MNIST split by class stands in for "a public backbone and a folder of one's own domain". For each seed:
+Fashion-MNIST split by class stands in for "a public backbone and a folder of one's own domain":
 
-1. **source**: the demo's recipe pretrains on classes 0-4 (``--per-class`` training images each);
+1. **source**, once (``--source-seed``): the demo's recipe pretrains on classes 0-4 (``--source-per-class``
+   training images each, ``--source-epochs``);
 2. its teacher backbone goes out to timm (``tools/model_converters/mst_to_timm.py``) and back in
    (``timm_to_mst.py``), the path a user's public backbone takes;
-3. each **arm** trains on the images of classes 5-9 without labels, for the same budget: ``scratch`` from a random
-   network, the others from the imported backbone through the config line ``timm_to_mst.py`` prints, with the
-   levers of :data:`ARMS`.
+3. for each seed, each **arm** trains on the images of classes 5-9 without labels, for the same budget:
+   ``scratch`` from a random network, the others from the imported backbone through the config line
+   ``timm_to_mst.py`` prints, with the levers of :data:`ARMS`.
 
 Every run is evaluated by k-NN on classes 5-9 (bank: its training images with labels, queries: its test images)
 before the first iteration and after every epoch, so the curve shows whether the starting features are kept; the
@@ -59,8 +60,11 @@ def class_indices(labels: np.ndarray, classes, per_class=None):
 
 
 def arm_cfg(args, name, seed, classes, work_dir, levers, train_labels, test_labels):
-    cfg = budgeted_cfg(args.config, work_dir, args.data_root, 0, 0, 0, max_epochs=args.epochs)
-    cfg.train_dataloader.dataset.indices = class_indices(train_labels, classes, args.per_class)
+    source = name == 'source'
+    epochs = args.source_epochs if source else args.epochs
+    cfg = budgeted_cfg(args.config, work_dir, args.data_root, 0, 0, 0, max_epochs=epochs)
+    per_class = args.source_per_class if source else args.per_class
+    cfg.train_dataloader.dataset.indices = class_indices(train_labels, classes, per_class)
     cfg.knn_bank_dataloader.dataset.indices = class_indices(train_labels, classes, args.per_class)
     cfg.knn_query_dataloader.dataset.indices = class_indices(test_labels, classes, args.queries_per_class)
     cfg.train_dataloader.num_workers = 0
@@ -112,8 +116,11 @@ def main(argv=None):
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS))
     parser.add_argument('--epochs', type=int, default=10, help='epochs of the source and of every arm')
-    parser.add_argument('--per-class', type=int, default=500, help='training images per class')
-    parser.add_argument('--queries-per-class', type=int, default=500, help='k-NN test images per class')
+    parser.add_argument('--per-class', type=int, default=300, help='training images per class of classes 5-9')
+    parser.add_argument('--source-per-class', type=int, default=1000, help='training images per class of 0-4')
+    parser.add_argument('--source-epochs', type=int, default=10, help='epochs of the source pretraining')
+    parser.add_argument('--source-seed', type=int, default=0, help='seed of the one source pretraining')
+    parser.add_argument('--queries-per-class', type=int, default=300, help='k-NN test images per class')
     parser.add_argument('--work-dir', default='work_dirs/continue_pretraining')
     args = parser.parse_args(argv)
     prepare_fashion_mnist(args.data_root)
@@ -128,21 +135,19 @@ def main(argv=None):
             json.dump(results, f, indent=1)
         write_table(results, args)
 
+    # one source backbone, as a user has one public backbone; the seeds vary what is done with it
+    source_dir = osp.join(args.work_dir, 'source')
+    if 'source' not in results:
+        cfg = arm_cfg(args, 'source', args.source_seed, SOURCE_CLASSES, source_dir, {}, train_labels, test_labels)
+        log = lambda line: print(f'[source] {line}', flush=True)  # noqa: E731
+        results['source'] = pretrain_and_evaluate(cfg, baselines=True, log=log, quiet=True)
+        save()
+    weights = osp.join(args.work_dir, 'source_imported.pth')
+    if not osp.exists(weights):
+        weights = export_import(osp.join(source_dir, f'epoch_{args.source_epochs}.pth'), args.config, args.work_dir)
     for seed in args.seeds:
         log = lambda line, seed=seed: print(f'[seed {seed}] {line}', flush=True)  # noqa: E731
         seed_dir = osp.join(args.work_dir, f'seed{seed}')
-        if all(f'{arm}_seed{seed}' in results for arm in args.arms + ['source']):
-            continue
-        key = f'source_seed{seed}'
-        if key not in results:
-            cfg = arm_cfg(args, 'source', seed, SOURCE_CLASSES, osp.join(seed_dir, 'source'), {}, train_labels,
-                          test_labels)  # fmt: skip
-            results[key] = pretrain_and_evaluate(cfg, baselines=False, log=log, quiet=True)
-            save()
-        source_ckpt = osp.join(seed_dir, 'source', f'epoch_{args.epochs}.pth')
-        weights = osp.join(seed_dir, 'source_imported.pth')
-        if not osp.exists(weights):
-            weights = export_import(source_ckpt, args.config, seed_dir)
         for arm in args.arms:
             key = f'{arm}_seed{seed}'
             if key in results:
@@ -173,12 +178,16 @@ def _mean_std(values):
 
 def write_table(results, args):
     """``results.md``: (a)-(e) per seed and their mean."""
-    seeds = sorted({int(k.rsplit('seed', 1)[1]) for k in results})
+    seeds = sorted({int(k.rsplit('seed', 1)[1]) for k in results if '_seed' in k})
     rows = []
     get = lambda arm, seed, metric: results.get(f'{arm}_seed{seed}', {}).get(metric)  # noqa: E731
     lines = [
-        f'# Continuing from a backbone pretrained on classes 0-4 ({args.per_class} images per class, '
+        f'# Continuing from a backbone pretrained on classes 0-4 ({args.source_per_class} images per class, '
+        f'{args.source_epochs} epochs, seed {args.source_seed}) on classes 5-9 ({args.per_class} images per class, '
         f'{args.epochs} epochs each)',
+        '',
+        f'The source on classes 0-4: k-NN {results.get("source", {}).get("knn_top1_mst", float("nan")):.2f}, '
+        f'untrained {results.get("source", {}).get("knn_top1_random_init", float("nan")):.2f}.',
         '',
         'k-NN top-1 on classes 5-9 (5-class task) unless noted; "curve min" is the lowest point of the run\'s '
         'k-NN curve (iteration 0 included).',
@@ -200,7 +209,8 @@ def write_table(results, args):
     for arm in arms:
         row(f'(b) continued, {arm}', [get(arm, s, 'knn_top1_mst') for s in seeds])
         row(f'    curve min, {arm}', [min(c) if c[0] is not None else None for c in (curve(arm, s) for s in seeds)])
-    row('(e) classes 0-4, source before continuing', [get('source', s, 'knn_top1_mst') for s in seeds])
+    source = results.get('source', {})
+    row('(e) classes 0-4, source before continuing', [source.get('knn_top1_mst') for _ in seeds])
     for arm in arms:
         row(f'(e) classes 0-4 after, {arm}', [get(arm, s, 'knn_top1_source') for s in seeds])
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:

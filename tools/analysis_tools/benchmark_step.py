@@ -62,6 +62,7 @@ def main(argv=None):
     from mmpretrain.registry import MODELS
 
     import mmmst  # noqa: F401
+    from mmmst.dino_recipe import NUM_GLOBAL_VIEWS
 
     cfg = Config.fromfile(args.config)
     init_default_scope('mmpretrain')
@@ -85,7 +86,7 @@ def main(argv=None):
         return timed(lambda: model.train_step(data, optim), args.warmup, args.iters, device)
 
     def teacher_time(backbone, with_row):
-        views = torch.cat(inputs[:2])
+        views = torch.cat(inputs[:NUM_GLOBAL_VIEWS])  # what the teacher sees
         with torch.no_grad(), torch.autocast(device.type, enabled=args.amp):
             return timed(lambda: backbone.encode(views, return_cls_attention=with_row), args.warmup, args.iters, device)
 

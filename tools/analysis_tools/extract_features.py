@@ -21,9 +21,8 @@ import sys
 
 import numpy as np
 
-from mmmst.apis import CheckpointMismatchError, image_loader_cfg, init_model
-from mmmst.engine.non_finite import NonFiniteError
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.apis import image_loader_cfg, init_model
+from mmmst.errors import ConfigError, exit_on_refusal
 from mmmst.utils import CfgOptionsAction, load_checked_config
 from mmmst.utils.config_checks import CUSTOM_EXTENSIONS, check_folder_has_images
 
@@ -47,19 +46,19 @@ def check_outputs(folder: str, out: str, neighbours) -> None:
     format without an encoder, both outputs on one file; make their folders, and try writing there.
 
     Raises:
-        ValueError: naming the option and the path.
+        ConfigError: naming the option and the path.
     """
     outputs = [('--out', out, ('.npz',))] + ([('--neighbours', neighbours, PICTURE_SUFFIXES)] if neighbours else [])
     inside = osp.realpath(folder) + os.sep
     for option, path, suffixes in outputs:
         if osp.isdir(path):
-            raise ValueError(f'{option} {path!r} is a directory; give a file name ending in {suffixes[0]}')
+            raise ConfigError(f'{option} {path!r} is a directory; give a file name ending in {suffixes[0]}')
         if not path.lower().endswith(suffixes):
-            raise ValueError(f'{option} {path!r} must end in {" or ".join(suffixes)}')
+            raise ConfigError(f'{option} {path!r} must end in {" or ".join(suffixes)}')
         if osp.realpath(path).startswith(inside):
-            raise ValueError(f'{option} {path!r} is inside the folder read ({folder}); write it elsewhere')
+            raise ConfigError(f'{option} {path!r} is inside the folder read ({folder}); write it elsewhere')
     if neighbours and osp.realpath(neighbours) == osp.realpath(out):
-        raise ValueError(f'--out and --neighbours are the same file {out!r}')
+        raise ConfigError(f'--out and --neighbours are the same file {out!r}')
     for option, path, _ in outputs:
         try:
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
@@ -67,7 +66,7 @@ def check_outputs(folder: str, out: str, neighbours) -> None:
                 pass
             os.remove(f'{path}.partial')
         except OSError as err:
-            raise ValueError(f'{option} {path!r} cannot be written: {err.strerror}') from None
+            raise ConfigError(f'{option} {path!r} cannot be written: {err.strerror}') from None
 
 
 def files_pipeline(backbone_cfg) -> list:
@@ -151,16 +150,14 @@ def main(argv=None):
             sys.exit(f'error: {path!r} does not exist')
     if not osp.isdir(args.folder):
         sys.exit(f'error: {args.folder!r} is not a folder')
-    try:
+    with exit_on_refusal():
         check_outputs(args.folder, args.out, args.neighbours)
-    except ValueError as err:
-        sys.exit(f'error: {err}')
 
     import torch
 
     from mmmst.evaluation import knn_top1_leave_one_out, nearest_neighbours
 
-    try:
+    with exit_on_refusal():
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())
         loader_cfg = copy.deepcopy(image_loader_cfg(cfg))
         dataset = loader_cfg.dataset
@@ -170,12 +167,7 @@ def main(argv=None):
         if not any(t['type'].startswith('LoadImage') for t in dataset.pipeline):
             dataset.pipeline = files_pipeline(cfg.model.backbone)  # a config of in-memory images (idx files)
         check_folder_has_images('folder', args.folder, dataset.get('extensions') or CUSTOM_EXTENSIONS)
-    except (KeyError, FileNotFoundError, ValueError) as err:
-        sys.exit(f'error: {err.args[0]}')
-    try:
         model = init_model(cfg, args.checkpoint)
-    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
-        sys.exit(f'error: {err}')
     features, paths = encode_folder(model, loader_cfg.dataset, args.folder, args.batch_size)
     partial = f'{args.out}.partial'
     with open(partial, 'wb') as f:  # a file object: numpy writes exactly this name, no ".npz" appended

@@ -16,9 +16,8 @@ import json
 import os.path as osp
 import sys
 
-from mmmst.apis import CheckpointMismatchError, init_model
-from mmmst.engine.non_finite import NonFiniteError
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.apis import init_model
+from mmmst.errors import exit_on_refusal
 from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
@@ -50,16 +49,11 @@ def main(argv=None):
     from mmmst.evaluation import knn_evaluate
     from mmmst.utils import load_checked_config
 
-    try:
+    with exit_on_refusal():
         cfg = load_checked_config(
             args.config, args.cfg_options, loaders=('knn_bank_dataloader', 'knn_query_dataloader')
         )
-    except (KeyError, FileNotFoundError, ValueError) as err:
-        sys.exit(f'error: {err.args[0]}')
-    try:
         model = init_model(cfg, checkpoint, args.seed)
-    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
-        sys.exit(f'error: {err}')
     if args.feature == 'cls':
         encode = model.extract_feat
     else:

@@ -13,9 +13,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmmst.apis import CheckpointMismatchError, init_model
-from mmmst.engine.non_finite import NonFiniteError
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+from mmmst.apis import init_model
+from mmmst.errors import exit_on_refusal
 from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
@@ -37,7 +36,7 @@ def main(argv=None):
     from mmmst.utils import check_data_roots, load_checked_config
     from mmmst.visualization import draw_attention_and_masks
 
-    try:
+    with exit_on_refusal():
         cfg = load_checked_config(args.config, args.cfg_options, loaders=())
         loader = next(
             name
@@ -48,10 +47,6 @@ def main(argv=None):
             sys.exit(f'error: {args.config} has no knn_query_dataloader, test_dataloader or train_dataloader')
         check_data_roots(cfg, loaders=(loader,))
         model = init_model(cfg, checkpoint, args.seed)
-    except (KeyError, FileNotFoundError, ValueError) as err:
-        sys.exit(f'error: {err.args[0]}')
-    except (NonFiniteError, CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError) as err:
-        sys.exit(f'error: {err}')
     draw_attention_and_masks(model, cfg, args.out, args.num)
     print(f'written: {args.out}')
 

@@ -13,14 +13,9 @@ import os
 import os.path as osp
 import shutil
 import subprocess
-import sys
 
-from mmmst.datasets.fashion_mnist import (
-    DEBIAN_DIR,
-    FashionMNISTUnavailableError,
-    missing_fashion_mnist,
-    prepare_fashion_mnist,
-)
+from mmmst.datasets.fashion_mnist import DEBIAN_DIR, missing_fashion_mnist, prepare_fashion_mnist
+from mmmst.errors import exit_on_refusal
 
 
 def install_debian_package() -> None:
@@ -45,10 +40,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if missing_fashion_mnist(args.data_root) and args.debian_dir == DEBIAN_DIR and not osp.isdir(DEBIAN_DIR):
         install_debian_package()
-    try:
+    with exit_on_refusal():
         prepare_fashion_mnist(args.data_root, log=lambda line: print(line, flush=True), debian_dir=args.debian_dir)
-    except FashionMNISTUnavailableError as err:
-        sys.exit(f'error: {err}')
 
 
 if __name__ == '__main__':

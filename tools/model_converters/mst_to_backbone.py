@@ -10,7 +10,6 @@ dropped: downstream backbones do not have it.
 
 import argparse
 import os.path as osp
-import sys
 
 
 def main(argv=None):
@@ -20,14 +19,13 @@ def main(argv=None):
     parser.add_argument('--student', action='store_true', help='take the student backbone instead of the teacher')
     args = parser.parse_args(argv)
     import mmmst  # noqa: F401  (weights-only loading of mmengine checkpoints)
-    from mmmst.apis.export import ExportError, read_backbone, save_atomically
+    from mmmst.apis.export import read_backbone, save_atomically
+    from mmmst.errors import exit_on_refusal
 
-    try:
+    with exit_on_refusal():
         _, backbone = read_backbone(args.src, args.dst, 'student' if args.student else 'teacher')
-    except ExportError as err:
-        sys.exit(f'error: {err}')
-    state_dict = {'backbone.' + key: value for key, value in backbone.items()}
-    save_atomically(dict(state_dict=state_dict, meta=dict(source=osp.abspath(args.src))), args.dst)
+        state_dict = {'backbone.' + key: value for key, value in backbone.items()}
+        save_atomically(dict(state_dict=state_dict, meta=dict(source=osp.abspath(args.src))), args.dst)
     print(f'{len(state_dict)} backbone tensors written to {args.dst}')
 
 

@@ -45,13 +45,12 @@ def main(argv=None):
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (weights-only loading, the backbones)
-    from mmmst.apis.export import ExportError, read_backbone, save_atomically
+    from mmmst.apis.export import read_backbone, save_atomically
     from mmmst.apis.timm_format import TimmFormatError, check_export, to_timm
+    from mmmst.errors import exit_on_refusal
 
-    try:
+    with exit_on_refusal():
         checkpoint, backbone = read_backbone(args.src, args.dst, 'student' if args.student else 'teacher')
-    except ExportError as err:
-        sys.exit(f'error: {err}')
     saved = checkpoint.get('meta', {}).get('cfg')
     if args.config:
         cfg = Config.fromfile(args.config)
@@ -61,7 +60,7 @@ def main(argv=None):
         sys.exit(f'error: {args.src} holds no config; give the pretraining config with --config')
     backbone_cfg = cfg.model.backbone.to_dict()
     swin = 'Swin' in backbone_cfg['type']
-    try:
+    with exit_on_refusal():
         if args.config and saved:
             saved_backbone = Config.fromstring(saved, file_format='.py').model.backbone.to_dict()
             differ = sorted(
@@ -76,10 +75,6 @@ def main(argv=None):
         check_export(backbone, backbone_cfg, what=args.src)
         state = to_timm(backbone, swin)
         save_atomically(dict(state), args.dst)
-    except KeyError as err:
-        sys.exit(f'error: {args.src}: {err.args[0]} (is --config the config of this checkpoint?)')
-    except (ExportError, TimmFormatError) as err:
-        sys.exit(f'error: {err}')
     print(f'{len(state)} tensors written to {args.dst}; load them into')
     print(f'    {timm_model(backbone_cfg, swin)}')
 

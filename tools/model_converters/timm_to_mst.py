@@ -35,12 +35,12 @@ def main(argv=None):
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (registers the backbones)
-    from mmmst.apis.export import ExportError, check_output, save_atomically
-    from mmmst.apis.timm_format import TimmFormatError
+    from mmmst.apis.export import check_output, save_atomically
     from mmmst.apis.timm_import import import_backbone
+    from mmmst.errors import exit_on_refusal
 
     cfg = Config.fromfile(args.config)
-    try:
+    with exit_on_refusal():
         check_output(args.dst, args.src)
         state, notes = import_backbone(args.src, cfg.model.backbone.to_dict(), 'student' if args.student else 'teacher')
         save_atomically(
@@ -50,8 +50,6 @@ def main(argv=None):
             ),
             args.dst,
         )
-    except (ExportError, TimmFormatError) as err:
-        sys.exit(f'error: {err}')
     print(f'{len(state)} backbone tensors written to {args.dst} ({"; ".join(notes)}); start MST from them with')
     init_cfg = f"dict(type='Pretrained', checkpoint={args.dst!r}, prefix='backbone.')"
     print(f'    model = dict(backbone=dict(init_cfg={init_cfg}))')

@@ -9,10 +9,11 @@ from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
 from PIL import Image
 
+from mmmst.errors import MSTError
 from mmmst.registry import TRANSFORMS
 
 
-class UnreadableImageError(OSError):
+class UnreadableImageError(MSTError, OSError):
     """An image file is empty, truncated or not an image."""
 
 
