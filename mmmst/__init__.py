@@ -1,7 +1,7 @@
 """mmmst: MST (Masked Self-Supervised Transformer, NeurIPS 2021) for OpenMMLab.
 
 ``import mmmst`` registers every component into mmpretrain's registries (see :mod:`mmmst.registry`) and makes
-mmengine checkpoints load under torch's weights-only unpickling (see :mod:`mmmst.engine.safe_checkpoint`).
+mmengine checkpoints load under torch's weights-only unpickling (see :mod:`mmmst.runtime.safe_checkpoint`).
 """
 
 import warnings
@@ -13,8 +13,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     import mmcv.cnn.bricks.transformer  # noqa: F401
 
-from . import datasets, engine, evaluation, models, visualization  # noqa: E402, F401  (imports register components)
-from .engine import safe_checkpoint  # noqa: E402
+from . import datasets, engine, evaluation, models, runtime, visualization  # noqa: E402, F401  (they register)
+from .runtime import safe_checkpoint  # noqa: E402
 from .version import __version__  # noqa: E402
 
 safe_checkpoint.register()

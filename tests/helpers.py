@@ -55,9 +55,9 @@ def run_main(tool, *args):
     spends importing torch and the OpenMMLab stack.
 
     ``sys.exit('error: ...')`` becomes return code 1 with the message on stderr, as the interpreter does; an
-    exception the tool lets through fails the test with its traceback. The environment, ``sys.argv`` and the
-    working directory are restored. The refusals of each tool keep one test through a real process (``run``), for
-    what happens between the interpreter and ``main``."""
+    exception the tool lets through fails the test with its traceback. The environment, ``sys.argv``, the
+    working directory and the stop signals' handlers are restored. The refusals of each tool keep one test through
+    a real process (``run``), for what happens between the interpreter and ``main``."""
     import contextlib
     import importlib
     import importlib.util
@@ -71,7 +71,11 @@ def run_main(tool, *args):
         _TOOLS[path] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(_TOOLS[path])
     args = [str(a) for a in args]
+    import signal
+
     environ, argv, cwd = dict(os.environ), list(sys.argv), os.getcwd()
+    stops = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT, signal.SIGHUP)
+    handlers = {s: signal.getsignal(s) for s in stops}  # tools/train.py catches stop signals from its start
     out, err = io.StringIO(), io.StringIO()
     try:
         os.chdir(ROOT)
@@ -86,6 +90,8 @@ def run_main(tool, *args):
         os.environ.update(environ)
         sys.argv = argv
         os.chdir(cwd)
+        for stop, handler in handlers.items():
+            signal.signal(stop, handler)
     if isinstance(code, str):
         err.write(code + '\n')
         code = 1

@@ -12,7 +12,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner
 from torch import nn
 
-from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError, _history_buffer_getattr
+from mmmst.runtime.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError, _history_buffer_getattr
 
 
 class ToyModel(BaseModel):
@@ -195,7 +195,7 @@ def test_every_random_state_round_trips_through_a_weights_only_checkpoint(tmp_pa
 
     import numpy as np
 
-    from mmmst.engine.random_states import gather_random_states, set_random_states
+    from mmmst.runtime.random_states import gather_random_states, set_random_states
 
     random.seed(3), np.random.seed(3), torch.manual_seed(3)
     random.gauss(0, 1)  # leaves the second Gaussian of the pair pending in python's state

@@ -136,7 +136,7 @@ def test_a_photo_folder_with_a_link_loop_still_lists_every_image_once(photos, tm
 
 
 def test_train_py_switches_a_folder_with_a_loop_to_the_dataset_that_names_it(photos, capsys):
-    from mmmst.utils import load_checked_config
+    from mmmst.cli import load_checked_config
 
     os.symlink(photos, photos / 'a' / 'up')
     cfg = load_checked_config(
@@ -169,7 +169,7 @@ def test_train_py_names_the_bad_key_in_one_line(option, message, fashion_mnist, 
 def test_a_documented_hook_argument_is_no_typo():
     from mmengine.config import Config
 
-    from mmmst.utils.config_checks import cfg_option_warnings
+    from mmmst.cli.config_checks import cfg_option_warnings
 
     cfg = Config.fromfile(SMALL_CFG)
     assert cfg_option_warnings(cfg, {'default_hooks.checkpoint.max_keep_iter_ckpts': 2}) == []

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import torch
 
-from mmmst.engine.non_finite import NonFiniteError, check_finite_losses, first_non_finite
+from mmmst.runtime.non_finite import NonFiniteError, check_finite_losses, first_non_finite
 from tests.helpers import PY, SMALL_CFG, copy_run, run, small_train_options
 
 

@@ -109,7 +109,7 @@ def first_image_features(extract_command, folder, relative_path):
     from mmengine.dataset import Compose, default_collate
 
     from mmmst.apis import image_loader_cfg, init_model
-    from mmmst.utils import load_checked_config
+    from mmmst.cli import load_checked_config
 
     config, checkpoint = extract_command[2:4]
     cfg = load_checked_config(config, None, loaders=())

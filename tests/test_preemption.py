@@ -150,7 +150,7 @@ if os.environ.get('SIGNAL_DURING_KNN'):
 
 if os.environ.get('EXIT_WITHOUT_BARRIER'):
     # the exit as on a GPU backend: no barrier at the end (the gloo path's waits for every process)
-    from mmmst.engine import cpu_dist
+    from mmmst.runtime import cpu_dist
 
     def leave_at_once(exit_code=0, before_exit=None):
         if before_exit is not None:
@@ -555,7 +555,7 @@ def test_resumable_sampler_starts_inside_an_epoch_once(monkeypatch):
 def test_resumed_worker_init_stands_in_for_the_uninterrupted_runs_worker():
     """Batch i of an epoch is made by worker i % W; a resumed epoch starting at batch 4 of W=3 starts its worker 0
     as worker 1 (seeded as 1; it had made no batch yet) and its worker 2 as worker 0, in worker 0's saved states."""
-    from mmmst.engine.random_states import ResumedWorkerInit, random_states
+    from mmmst.runtime.random_states import ResumedWorkerInit, random_states
 
     seeded = []
     random.seed(1234)
@@ -570,7 +570,7 @@ def test_resumed_worker_init_stands_in_for_the_uninterrupted_runs_worker():
 
 
 def test_stop_request_records_the_first_signal_and_uninstalls():
-    from mmmst.engine.preemption import StopRequest
+    from mmmst.runtime.preemption import StopRequest
 
     before = signal.getsignal(signal.SIGUSR1)
     stop = StopRequest()
@@ -671,7 +671,7 @@ def test_iteration_checkpoints_are_on_in_the_imagenet_configs_and_off_in_the_dem
 )
 def test_the_first_host_of_a_slurm_node_list_is_the_master(nodelist, host):
     """What `scontrol show hostname <list> | head -n1` prints (mmengine's slurm launcher), without a subprocess."""
-    from mmmst.engine.cpu_dist import first_slurm_host
+    from mmmst.runtime.cpu_dist import first_slurm_host
 
     assert first_slurm_host(nodelist) == host
 

@@ -59,7 +59,7 @@ def one_step(model, inputs):
 
 
 def _worker(rank, world_size, init_file, out_file):
-    from mmmst.engine.cpu_dist import CPUDistributedDataParallel
+    from mmmst.runtime.cpu_dist import CPUDistributedDataParallel
 
     torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=world_size)

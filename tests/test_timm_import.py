@@ -206,3 +206,14 @@ def test_the_exported_timm_model_has_mmpretrains_qkv_bias_and_final_norm():
     images = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         torch.testing.assert_close(theirs(images), ours(images)[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_file_that_is_no_checkpoint_is_refused_in_one_line(tmp_path):
+    (tmp_path / 'notes.pth').write_text('not a checkpoint')
+    torch.save(demo_sized_timm_vit().state_dict(), tmp_path / 'whole.pth')
+    (tmp_path / 'half.pth').write_bytes((tmp_path / 'whole.pth').read_bytes()[:3000])  # an interrupted download
+    (tmp_path / 'bad.safetensors').write_text('junk')
+    for name in ('notes.pth', 'half.pth', 'bad.safetensors'):
+        result = run_main(TOOL, tmp_path / name, tmp_path / 'out.pth', '--config', DEMO_CFG)
+        assert result.returncode == 1 and last_line(result).startswith(f'error: {tmp_path / name}: not a readable')
+        assert not (tmp_path / 'out.pth').exists()

@@ -296,7 +296,7 @@ def test_cfg_options_set_any_key_and_warn_on_a_likely_typo(fashion_mnist, tmp_pa
     """mmengine's rule (any key) with a warning where a new key is one edit away from an existing one."""
     from mmengine.config import Config
 
-    from mmmst.utils import cfg_option_warnings
+    from mmmst.cli import cfg_option_warnings
 
     cfg = Config.fromfile(SMALL_CFG)
     assert cfg_option_warnings(cfg, {'model.backbone.drop_path_rat': 0.1}) == [
@@ -400,7 +400,7 @@ def test_cfg_options_clear_a_value_or_replace_a_whole_dict(fashion_mnist):
     """``key=None`` clears a value (no mask, no decoder: DINO mode); ``<dict>._delete_=True`` replaces a dict
     instead of merging into it (mmengine's rule), so no key of the old mask generator survives."""
     from mmmst.apis import init_model
-    from mmmst.utils import cfg_option_warnings, load_checked_config
+    from mmmst.cli import cfg_option_warnings, load_checked_config
 
     root = {'train_dataloader.dataset.data_root': fashion_mnist}
     dino = load_checked_config(SMALL_CFG, dict(root, **{'model.mask_generator': None, 'model.decoder': None}))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mmmst.engine.work_dir_lock import WorkDirLockedError, lock_work_dir
+from mmmst.runtime.work_dir_lock import WorkDirLockedError, lock_work_dir
 from tests.helpers import PY, ROOT, SMALL_CFG, copy_run, last_line, run, run_main, small_train_options
 
 #: a stand-in for a run holding a work dir: flock on <path>, the owner line written, then it sleeps
@@ -25,7 +25,7 @@ time.sleep(120)
 
 #: the lock module alone, by path, in a new interpreter (a second process: a flock is per open file, so this one's
 #: own locks would not stop it)
-LOCK_MODULE = os.path.join(ROOT, 'mmmst/engine/work_dir_lock.py')
+LOCK_MODULE = os.path.join(ROOT, 'mmmst/runtime/work_dir_lock.py')
 IMPORT_LOCK = (
     'import importlib.util, os, signal, sys\n'
     f'spec = importlib.util.spec_from_file_location("work_dir_lock", {LOCK_MODULE!r})\n'
@@ -192,7 +192,7 @@ def test_only_the_first_process_takes_the_lock_under_every_launcher(monkeypatch,
 def test_a_checkpoint_is_on_the_disk_before_its_name_and_before_anything_is_deleted(tmp_path, monkeypatch):
     """A power cut loses what is only in the page cache: the file's data is synced before the rename, and the
     folder (the new name) after it, before the caller goes on to rotate out an older checkpoint."""
-    from mmmst.engine.hooks import atomic_checkpoint_hook as hook
+    from mmmst.runtime.hooks import atomic_checkpoint_hook as hook
 
     calls = []
     real_fsync, real_replace = os.fsync, os.replace
@@ -217,7 +217,7 @@ def test_without_os_locks_the_file_names_who_holds_the_work_dir(tmp_path, monkey
     import errno
     import fcntl
 
-    from mmmst.engine import work_dir_lock
+    from mmmst.runtime import work_dir_lock
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, 'No locks available')

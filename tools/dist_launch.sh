@@ -3,7 +3,7 @@
 # launchers: dist_train.sh, dist_test.sh and tools/benchmarks/*/dist_{train,test}.sh call it).
 #   bash tools/dist_launch.sh <gpus> <script.py> [script arguments]
 # NNODES / NODE_RANK / MASTER_ADDR / PORT select multi-node runs, as in mmpretrain. Without a visible GPU the
-# scripts run as gloo CPU processes (mmmst.engine.cpu_dist).
+# scripts run as gloo CPU processes (mmmst.runtime.cpu_dist).
 #
 # Signals (docs/preemption.md): SIGTERM, SIGUSR1, SIGINT or SIGHUP sent to this script's process, to torchrun or to
 # the whole process group reach every training process once (through torchrun, which sends it on to each process

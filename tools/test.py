@@ -11,7 +11,7 @@ import sys
 
 from mmengine.runner import Runner
 
-from mmmst.utils import CfgOptionsAction
+from mmmst.cli import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -41,9 +41,9 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
     import mmmst  # noqa: F401
-    from mmmst.engine.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
+    from mmmst.cli import check_checkpoint_fits, check_model_builds, load_checked_config
     from mmmst.errors import exit_on_refusal
-    from mmmst.utils import check_checkpoint_fits, check_model_builds, load_checked_config
+    from mmmst.runtime.cpu_dist import close_cpu_process_group, init_cpu_process_group, use_cpu_wrapper
 
     with exit_on_refusal():
         cfg = load_checked_config(args.config, args.cfg_options, loaders=('test_dataloader',))

@@ -14,8 +14,8 @@ import sys
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from mmmst.cli import CfgOptionsAction
 from mmmst.errors import ConfigError
-from mmmst.utils import CfgOptionsAction
 
 
 def parse_args(argv=None):
@@ -173,20 +173,20 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f'error: config file {args.config!r} does not exist')
-    from mmmst.engine import preemption
+    from mmmst.runtime import preemption
 
     preemption.catch_stop_signals_early()  # a stop while the run starts: it stops after its first iteration
     import mmmst  # noqa: F401  (registers the components and the safe checkpoint loader)
-    from mmmst.engine import cpu_dist
-    from mmmst.engine.hooks import AtomicCheckpointHook
-    from mmmst.engine.work_dir_lock import lock_work_dir
-    from mmmst.errors import exit_on_refusal
-    from mmmst.utils import (
+    from mmmst.cli import (
         check_checkpoint_fits,
         check_hooks_build,
         check_model_builds,
         load_checked_config,
     )
+    from mmmst.errors import exit_on_refusal
+    from mmmst.runtime import cpu_dist
+    from mmmst.runtime.hooks import AtomicCheckpointHook
+    from mmmst.runtime.work_dir_lock import lock_work_dir
 
     lock = None
     with exit_on_refusal():

@@ -32,7 +32,7 @@ def read_backbone(src: str, dst: str, source: str = 'teacher') -> Tuple[dict, Or
     """
     from mmengine.runner import CheckpointLoader
 
-    from mmmst.engine.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
+    from mmmst.runtime.safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 
     if not osp.isfile(src):
         raise ExportError(f'checkpoint {src!r} does not exist')

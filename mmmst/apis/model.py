@@ -7,8 +7,8 @@ from typing import Optional, Tuple
 import torch
 from mmengine.config import Config
 
-from mmmst.engine.non_finite import NonFiniteError, first_non_finite
 from mmmst.errors import MSTError, config_errors
+from mmmst.runtime.non_finite import NonFiniteError, first_non_finite
 
 
 class CheckpointMismatchError(MSTError, ValueError):

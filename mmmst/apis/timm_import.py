@@ -22,6 +22,7 @@ import argparse
 import os.path as osp
 import pickle
 import re
+import zipfile
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
@@ -56,18 +57,25 @@ def load_public_checkpoint(src: str):
             return load_file(src)
         except Exception as err:  # safetensors raises its own SafetensorError
             raise TimmFormatError(f'{src}: not a readable safetensors file: {err}') from None
+    complete = zipfile.is_zipfile(src)  # torch writes zip archives (since 1.6), their directory comes last
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(src, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:
         said = (str(err).splitlines() or [''])[0]
-        raise TimmFormatError(
-            f'refusing {src!r}: it holds an object other than tensors, containers and argparse.Namespace, and '
-            f'nothing in it was run. torch said: {said}'
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
+        if complete:
+            raise TimmFormatError(
+                f'refusing {src!r}: it holds an object other than tensors, containers and argparse.Namespace, and '
+                f'nothing in it was run. torch said: {said}'
+            ) from None
+        unreadable = f'{src}: not a readable PyTorch checkpoint (truncated, or another kind of file)'
+        raise TimmFormatError(unreadable) from None
+    except Exception as err:  # torch's readers raise KeyError, RuntimeError, EOFError, ... for a file not theirs
         said = (str(err).splitlines() or [''])[0]
-        raise TimmFormatError(f'{src}: not a readable PyTorch checkpoint ({type(err).__name__}: {said})') from None
+        raise TimmFormatError(
+            f'{src}: not a readable PyTorch checkpoint (truncated, or another kind of file; {type(err).__name__}: '
+            f'{said})'
+        ) from None
 
 
 def _strip(state: Dict[str, torch.Tensor], prefixes=('module.', 'backbone.')) -> OrderedDict:

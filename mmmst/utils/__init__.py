@@ -1,27 +1,11 @@
-"""What the command-line tools share, tested like the rest of the library: config and checkpoint checks that turn a
-bad command into one clear line before a Runner is built, and the evaluation tools' checkpoint arguments."""
+"""The former name of :mod:`mmmst.cli` (the command-line tools' config and checkpoint checks); kept so that scripts
+written before the rename still import."""
 
-from .checkpoint_args import add_checkpoint_arguments, checkpoint_from_arguments
-from .config_checks import (
-    CfgOptionsAction,
-    cfg_option_warnings,
-    check_checkpoint_fits,
-    check_data_roots,
-    check_hooks_build,
-    check_model_builds,
-    config_differences,
-    load_checked_config,
-)
+import importlib
+import sys
 
-__all__ = [
-    'CfgOptionsAction',
-    'add_checkpoint_arguments',
-    'cfg_option_warnings',
-    'check_checkpoint_fits',
-    'check_data_roots',
-    'check_hooks_build',
-    'check_model_builds',
-    'checkpoint_from_arguments',
-    'config_differences',
-    'load_checked_config',
-]
+from mmmst.cli import *  # noqa: F401,F403
+from mmmst.cli import __all__  # noqa: F401
+
+for _name in ('checkpoint_args', 'config_checks'):
+    sys.modules[f'{__name__}.{_name}'] = importlib.import_module(f'mmmst.cli.{_name}')

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
@@ -89,14 +88,21 @@ def arm_cfg(args, name, seed, classes, work_dir, levers, train_labels, test_labe
 
 
 def export_import(checkpoint: str, config: str, out_dir: str) -> str:
-    """The source teacher backbone out to timm and back: the weights file a continued arm starts from."""
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'model_converters'))
-    import mst_to_timm
-    import timm_to_mst
+    """The source teacher backbone out to timm and back, through the library calls of ``mst_to_timm.py`` and
+    ``timm_to_mst.py``: the weights file a continued arm starts from."""
+    from mmengine.config import Config
+
+    from mmmst.apis.export import read_backbone, save_atomically
+    from mmmst.apis.timm_format import check_export, to_timm
+    from mmmst.apis.timm_import import import_backbone
 
     timm_file, mst_file = osp.join(out_dir, 'source_timm.pth'), osp.join(out_dir, 'source_imported.pth')
-    mst_to_timm.main([checkpoint, timm_file])
-    timm_to_mst.main([timm_file, mst_file, '--config', config])
+    backbone_cfg = Config.fromfile(config).model.backbone.to_dict()
+    _, backbone = read_backbone(checkpoint, timm_file)
+    check_export(backbone, backbone_cfg, what=checkpoint)
+    save_atomically(dict(to_timm(backbone, swin=False)), timm_file)
+    state, notes = import_backbone(timm_file, backbone_cfg)
+    save_atomically(dict(state_dict={f'backbone.{k}': v for k, v in state.items()}), mst_file)
     return mst_file
 
 

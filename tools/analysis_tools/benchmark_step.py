@@ -115,8 +115,8 @@ def resumable_cost(step: float, batch: int, samples_per_rank: int) -> None:
     import torch.multiprocessing as mp
 
     from mmmst.datasets import ResumableSampler
-    from mmmst.engine.preemption import StopRequest
-    from mmmst.engine.random_states import WORKER_STATES_KEY, random_states
+    from mmmst.runtime.preemption import StopRequest
+    from mmmst.runtime.random_states import WORKER_STATES_KEY, random_states
 
     repeats = 2000
     stop = StopRequest()
@@ -155,7 +155,7 @@ def resumable_cost(step: float, batch: int, samples_per_rank: int) -> None:
 def _all_reduce_check(rank, port, repeats, seconds):
     import torch.distributed as dist
 
-    from mmmst.engine.preemption import StopRequest
+    from mmmst.runtime.preemption import StopRequest
 
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
     dist.init_process_group('gloo', rank=rank, world_size=2)

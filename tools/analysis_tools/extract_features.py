@@ -22,9 +22,9 @@ import sys
 import numpy as np
 
 from mmmst.apis import image_loader_cfg, init_model
+from mmmst.cli import CfgOptionsAction, load_checked_config
+from mmmst.cli.config_checks import CUSTOM_EXTENSIONS, check_folder_has_images
 from mmmst.errors import ConfigError, exit_on_refusal
-from mmmst.utils import CfgOptionsAction, load_checked_config
-from mmmst.utils.config_checks import CUSTOM_EXTENSIONS, check_folder_has_images
 
 
 def folder_labels(paths):

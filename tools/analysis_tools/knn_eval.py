@@ -17,8 +17,8 @@ import os.path as osp
 import sys
 
 from mmmst.apis import init_model
+from mmmst.cli import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 from mmmst.errors import exit_on_refusal
-from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
 def main(argv=None):
@@ -46,8 +46,8 @@ def main(argv=None):
 
     from mmengine.runner import Runner
 
+    from mmmst.cli import load_checked_config
     from mmmst.evaluation import knn_evaluate
-    from mmmst.utils import load_checked_config
 
     with exit_on_refusal():
         cfg = load_checked_config(

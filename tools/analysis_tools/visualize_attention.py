@@ -14,8 +14,8 @@ import os.path as osp
 import sys
 
 from mmmst.apis import init_model
+from mmmst.cli import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 from mmmst.errors import exit_on_refusal
-from mmmst.utils import CfgOptionsAction, add_checkpoint_arguments, checkpoint_from_arguments
 
 
 def main(argv=None):
@@ -33,7 +33,7 @@ def main(argv=None):
         if not osp.isfile(path):
             sys.exit(f'error: {path!r} does not exist')
 
-    from mmmst.utils import check_data_roots, load_checked_config
+    from mmmst.cli import check_data_roots, load_checked_config
     from mmmst.visualization import draw_attention_and_masks
 
     with exit_on_refusal():

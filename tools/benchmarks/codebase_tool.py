@@ -122,7 +122,7 @@ def main():
         return
     launcher = argv[argv.index('--launcher') + 1] if '--launcher' in argv[:-1] else 'none'
 
-    from mmmst.engine.cpu_dist import CPU_WRAPPER, close_cpu_process_group, init_cpu_process_group
+    from mmmst.runtime.cpu_dist import CPU_WRAPPER, close_cpu_process_group, init_cpu_process_group
 
     on_cpu = init_cpu_process_group(launcher)
     if on_cpu:

@@ -10,9 +10,9 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from mmmst.dino_recipe import NUM_GLOBAL_VIEWS
-from mmmst.engine.non_finite import check_finite_losses
 from mmmst.models.backbones.output import MSTBackboneOutput
 from mmmst.registry import MODELS
+from mmmst.runtime.non_finite import check_finite_losses
 
 
 @MODELS.register_module()

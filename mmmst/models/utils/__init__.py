@@ -1,13 +1,9 @@
-from .masking import AttentionGuidedMaskGenerator, RandomMaskGenerator, attention_guided_mask, random_mask
-from .related_masks import BlockMaskGenerator, HighAttentionMaskGenerator, block_mask, high_attention_mask
+import importlib
+import sys
 
-__all__ = [
-    'AttentionGuidedMaskGenerator',
-    'BlockMaskGenerator',
-    'HighAttentionMaskGenerator',
-    'RandomMaskGenerator',
-    'attention_guided_mask',
-    'block_mask',
-    'high_attention_mask',
-    'random_mask',
-]
+from ..masking import *  # noqa: F401,F403  (the mask generators' former home)
+from ..masking import __all__  # noqa: F401
+
+# their former module paths name the same modules
+for _old, _new in (('masking', 'attention_guided'), ('related_masks', 'related')):
+    sys.modules[f'{__name__}.{_old}'] = importlib.import_module(f'mmmst.models.masking.{_new}')

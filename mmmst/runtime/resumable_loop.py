@@ -3,9 +3,9 @@
 import torch
 from mmengine.runner import EpochBasedTrainLoop
 
-from mmmst.engine.random_states import WORKER_STATES_KEY, CollateWithWorkerStates, ResumedWorkerInit
 from mmmst.errors import MSTError
 from mmmst.registry import LOOPS
+from mmmst.runtime.random_states import WORKER_STATES_KEY, CollateWithWorkerStates, ResumedWorkerInit
 
 
 class ResumeError(MSTError, ValueError):
@@ -28,7 +28,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
       its seed and skips the ``consumed_batches * batch_size`` indices this process had trained on;
     * **the same crops, flips and photometric draws**: made in the main process (``num_workers=0``) they follow the
       main process's generators, restored by the checkpoint hook; made by workers, they follow the workers'
-      generators, which are started in the saved states (:class:`~mmmst.engine.random_states.ResumedWorkerInit`);
+      generators, which are started in the saved states (:class:`~mmmst.runtime.random_states.ResumedWorkerInit`);
     * **the same masks**: the main process's generators. Creating a dataloader iterator draws a worker base seed
       from torch's generator; where the uninterrupted run created none (inside an epoch, or at the start of an
       epoch with ``persistent_workers``), that draw is undone.

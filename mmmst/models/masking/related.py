@@ -4,51 +4,20 @@
   attends to most; the hint variant then reveals a few of them again.
 - Block-wise masking (BEiT, iBOT): rectangles of patches, added until the image's masking ratio is reached.
 
-Like MST's generators (``masking.py``) they are pure functions of (attention, settings, generator) with the call
-``gen(attn, generator=None) -> (B, N) bool mask``. Two options shared by every generator here:
-
-- ``ratio`` may be a number or a range ``(lo, hi)``: then each image draws its own ratio from U(lo, hi)
-  (iBOT draws its prediction ratio per image from 0.3 ± 0.2).
-- ``image_prob``: each image is masked at all with this probability, otherwise it is left whole (iBOT masks
-  about half of the images).
+Like MST's generators (``attention_guided.py``) they are pure functions of (attention, settings, generator) with the
+call ``gen(attn, generator=None) -> (B, N) bool mask``, and take the shared options of ``options.py`` (``ratio`` as a
+number or a per-image range, ``image_prob``).
 """
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from mmmst.registry import MODELS
 
-Ratio = Union[float, Sequence[float]]
-
-
-def check_ratio(owner: str, name: str, ratio: Ratio) -> Tuple[float, float]:
-    """A number or a (lo, hi) range in [0, 1] -> (lo, hi); a clear error otherwise."""
-    values = tuple(ratio) if isinstance(ratio, (tuple, list)) else (ratio, ratio)
-    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise ValueError(f'{owner}: {name} must be a number or a (lo, hi) pair, got {ratio!r}')
-    lo, hi = float(values[0]), float(values[1])
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f'{owner}: {name} must satisfy 0 <= lo <= hi <= 1, got {ratio!r}')
-    return lo, hi
-
-
-def per_image_ratio(
-    ratio: Tuple[float, float], batch: int, generator: Optional[torch.Generator], device
-) -> torch.Tensor:
-    """(B,) ratios drawn from U(lo, hi); exactly ``lo`` when the range is a single value."""
-    lo, hi = ratio
-    return lo + (hi - lo) * torch.rand(batch, generator=generator, device=device)
-
-
-def keep_images(mask: torch.Tensor, image_prob: float, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Each image keeps its mask with probability ``image_prob``; the others get no mask at all."""
-    if image_prob >= 1.0:
-        return mask
-    chosen = torch.rand(mask.shape[0], generator=generator, device=mask.device) < image_prob  # (B,)
-    return mask & chosen[:, None]
+from .options import Ratio, check_image_prob, check_ratio, keep_images, per_image_ratio
 
 
 def high_attention_mask(
@@ -136,12 +105,6 @@ def block_mask(
     last = within.sum(dim=1) - 1  # (B,) index of the longest prefix within the target, -1 when none
     mask = unions.gather(1, last.clamp(min=0).view(batch, 1, 1).expand(-1, 1, H * W)).squeeze(1)
     return mask & (last >= 0)[:, None]
-
-
-def check_image_prob(owner: str, image_prob: float) -> float:
-    if not isinstance(image_prob, (int, float)) or not 0.0 <= image_prob <= 1.0:
-        raise ValueError(f'{owner}: image_prob must be in [0, 1], got {image_prob!r}')
-    return float(image_prob)
 
 
 @MODELS.register_module()

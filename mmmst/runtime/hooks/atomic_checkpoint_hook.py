@@ -10,10 +10,10 @@ from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
-from mmmst.engine.preemption import Preempted, StopRequest, release_early_stop_signals
-from mmmst.engine.random_states import gather_random_states, set_random_states
-from mmmst.engine.resumable_loop import ResumableEpochBasedTrainLoop, ResumeError
 from mmmst.registry import HOOKS
+from mmmst.runtime.preemption import Preempted, StopRequest, release_early_stop_signals
+from mmmst.runtime.random_states import gather_random_states, set_random_states
+from mmmst.runtime.resumable_loop import ResumableEpochBasedTrainLoop, ResumeError
 
 
 @HOOKS.register_module()
@@ -56,7 +56,7 @@ class AtomicCheckpointHook(CheckpointHook):
     * ``save_on_signal=True`` (default): SIGTERM or SIGUSR1 (a preemption, slurm's ``--signal``) lets the current
       iteration finish on every process, writes ``iter_<i>.pth``, waits on every process until the file and
       ``last_checkpoint`` are complete, logs one line naming it and stops the run with
-      :class:`~mmmst.engine.preemption.Preempted` (``tools/train.py`` exits with code 75).
+      :class:`~mmmst.runtime.preemption.Preempted` (``tools/train.py`` exits with code 75).
 
     Each save logs the seconds it took to write.
     """

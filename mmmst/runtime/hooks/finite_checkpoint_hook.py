@@ -4,8 +4,8 @@ import os.path as osp
 
 from mmengine.hooks import Hook
 
-from mmmst.engine.non_finite import NonFiniteError, first_non_finite
 from mmmst.registry import HOOKS
+from mmmst.runtime.non_finite import NonFiniteError, first_non_finite
 
 
 @HOOKS.register_module()

@@ -2,34 +2,17 @@
 
 Both are pure functions of (attention, num, prob, generator): no state, no parameters. The registered classes
 only hold their settings so that configs can build them. The follow-up work's strategies (high-attention, hint
-and block-wise masking) are in ``related_masks.py``, with the same call.
+and block-wise masking) are in ``related.py``, with the same call; the options every generator shares are in
+``options.py``.
 """
 
 from typing import Optional
 
 import torch
-from torch import nn
 
 from mmmst.registry import MODELS
 
-from .related_masks import Ratio, check_image_prob, check_ratio, keep_images, per_image_ratio
-
-
-class _PerImageOptions(nn.Module):
-    """``prob`` as a number or a (lo, hi) range drawn per image, and ``image_prob`` (see ``related_masks.py``)."""
-
-    def __init__(self, owner: str, prob: Ratio, image_prob: float):
-        super().__init__()
-        if isinstance(prob, (int, float)) and not isinstance(prob, bool) and not 0.0 <= prob <= 1.0:
-            raise ValueError(f'{owner}: prob must be in [0, 1], got {prob}')
-        self.prob_range = check_ratio(owner, 'prob', prob)
-        self.prob = prob
-        self.image_prob = check_image_prob(owner, image_prob)
-
-    def _prob(self, batch: int, generator, device):
-        """The float itself, or (B, 1) per-image probabilities for a range."""
-        lo, hi = self.prob_range
-        return lo if lo == hi else per_image_ratio(self.prob_range, batch, generator, device)[:, None]
+from .options import PerImageOptions, Ratio, keep_images
 
 
 def attention_guided_mask(
@@ -76,7 +59,7 @@ def random_mask(attn: torch.Tensor, prob: float, generator: Optional[torch.Gener
 
 
 @MODELS.register_module()
-class AttentionGuidedMaskGenerator(_PerImageOptions):
+class AttentionGuidedMaskGenerator(PerImageOptions):
     """Callable form of :func:`attention_guided_mask`: ``gen(attn, generator=None) -> mask``.
 
     Args:
@@ -101,7 +84,7 @@ class AttentionGuidedMaskGenerator(_PerImageOptions):
 
 
 @MODELS.register_module()
-class RandomMaskGenerator(_PerImageOptions):
+class RandomMaskGenerator(PerImageOptions):
     """Callable form of :func:`random_mask`: ``gen(attn, generator=None) -> mask``.
 
     Args:

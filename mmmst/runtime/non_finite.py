@@ -2,7 +2,7 @@
 
 A NaN or Inf loss stops training before the optimizer step (so before the weights, and after them the EMA teacher,
 take it in), naming the loss term, the iteration and the last checkpoint written; a checkpoint holding a
-non-finite tensor is never written (:class:`~mmmst.engine.hooks.FiniteCheckpointHook`), and evaluation tools
+non-finite tensor is never written (:class:`~mmmst.runtime.hooks.FiniteCheckpointHook`), and evaluation tools
 refuse to load one (:func:`first_non_finite`).
 """
 
