@@ -1,5 +1,6 @@
 """MST trains in an mmengine Runner with its hooks and schedules, with and without a DDP wrapper."""
 
+import copy
 import json
 import math
 import os
@@ -288,3 +289,19 @@ def test_epoch_hooks_refuse_an_iteration_loop_by_name(hook, image_folder, tmp_pa
         TypeError, match=f'{hook["type"]} follows an epoch schedule, but the train loop is IterBasedTrainLoop'
     ):
         runner.train()
+
+
+def test_the_knn_monitor_at_start_measures_the_network_before_its_first_iteration(tmp_path, two_class_folder):
+    """``at_start=True``: the curve's first point is the k-NN of the weights the run starts from (a continued
+    backbone's), at step 0; then one point per epoch."""
+    cfg = runner_cfg(tmp_path, two_class_folder, TINY_VIT, 8)
+    bank, query = (labelled_loader(osp.join(two_class_folder, split)) for split in ('bank', 'query'))
+    cfg.custom_hooks = [dict(type='KNNMonitorHook', bank_dataloader=bank, query_dataloader=query, num_classes=2, k=3,
+                             at_start=True)]  # fmt: skip
+    runner = Runner.from_cfg(cfg)
+    runner.model.init_weights()
+    expected = reference_knn_of_loaders(bank, query, copy.deepcopy(runner.model).eval(), num_classes=2, k=3)
+    runner.train()
+    curve = runner.message_hub.get_scalar('train/knn_top1').data[0].tolist()
+    assert len(curve) == 1 + cfg.train_cfg.max_epochs
+    assert curve[0] == pytest.approx(expected)

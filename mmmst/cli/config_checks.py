@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List
 
 from mmengine.config import Config, DictAction
 
-from mmmst.datasets.fashion_mnist import IDX_FILES
+from mmmst.datasets.fashion_mnist import IDX_FILES, read_idx_header
 from mmmst.errors import config_errors
 
 
@@ -93,19 +93,11 @@ def check_idx_file(path: str) -> None:
         ValueError: naming the file, its size and the size its header announces (a truncated copy).
     """
     import math
-    import struct
 
     size = osp.getsize(path)
     with open(path, 'rb') as f:
-        header = f.read(4)
-        item_size = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}.get(header[2] if len(header) > 2 else -1)
-        if len(header) < 4 or header[:2] != b'\x00\x00' or item_size is None:
-            raise ValueError(f'{path} is not an idx file (its first bytes are {header!r})')
-        ndim = header[3]
-        raw = f.read(4 * ndim)
-        if len(raw) < 4 * ndim:
-            raise ValueError(f'{path} is truncated or damaged: {size} bytes, shorter than its header')
-        dims = struct.unpack('>' + 'I' * ndim, raw)
+        item_size, dims = read_idx_header(f, path)
+    ndim = len(dims)
     expected = 4 + 4 * ndim + item_size * math.prod(dims)
     if size != expected:
         raise ValueError(

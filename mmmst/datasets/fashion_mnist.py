@@ -37,11 +37,30 @@ class FashionMNISTUnavailableError(MSTError, RuntimeError):
 CLASSES = ('T-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot')
 
 
+#: bytes per item of each idx type code (0x08 unsigned byte, ... 0x0E double)
+IDX_ITEM_SIZES = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}
+
+
+def read_idx_header(f, path: str) -> Tuple[int, Tuple[int, ...]]:
+    """``(bytes per item, shape)`` from the header of an idx file open for reading (left just after the header).
+
+    Raises:
+        ValueError: naming the file: not an idx file, or shorter than its own header.
+    """
+    header = f.read(4)
+    item_size = IDX_ITEM_SIZES.get(header[2] if len(header) > 2 else -1)
+    if len(header) < 4 or header[:2] != b'\x00\x00' or item_size is None:
+        raise ValueError(f'{path} is not an idx file (its first bytes are {header!r})')
+    raw = f.read(4 * header[3])
+    if len(raw) < 4 * header[3]:
+        raise ValueError(f'{path} is truncated or damaged: {osp.getsize(path)} bytes, shorter than its header')
+    return item_size, tuple(int(d) for d in np.frombuffer(raw, dtype='>u4'))
+
+
 def read_idx(path: str) -> np.ndarray:
-    """An un-gzipped idx file as a uint8 array of its shape: (N, 28, 28) images or (N,) labels."""
+    """An un-gzipped idx file of bytes as a uint8 array of its shape: (N, 28, 28) images or (N,) labels."""
     with open(path, 'rb') as f:
-        header = f.read(4)
-        dims = np.frombuffer(f.read(4 * header[3]), dtype='>u4')
+        _, dims = read_idx_header(f, path)
         return np.frombuffer(f.read(), dtype=np.uint8).reshape(dims)
 
 
