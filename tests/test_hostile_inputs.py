@@ -192,3 +192,28 @@ def test_the_converters_check_the_config_and_the_output_before_writing(one_epoch
         assert not list(tmp_path.glob('*.partial'))
         made = run_main(f'tools/model_converters/{tool}', checkpoint, tmp_path / 'new' / tool)
         assert made.returncode == 0 and (tmp_path / 'new' / tool).is_file(), made.stderr
+
+
+CUSTOM_CFG = 'configs/mst/mst_vit-4l192-p8_1xb32-coslr-20e_custom-64px.py'
+
+
+def test_a_photo_folder_with_a_loop_a_dangling_link_and_a_broken_file_trains_and_extracts(photos, tmp_path):
+    """tools/train.py on the folder config, as docs/own_data.md gives it (skip_unreadable=True, here with
+    num_workers=0), then extract_features.py with the same option: both go through, naming each link and file."""
+    os.symlink(photos, photos / 'a' / 'up')
+    os.symlink(tmp_path / 'gone.jpg', photos / 'b' / 'gone.jpg')
+    (photos / 'b' / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not a whole JPEG')
+    options = ['train_dataloader.dataset.pipeline.0.skip_unreadable=True']
+    trained = run([PY, 'tools/train.py', CUSTOM_CFG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                   f'train_dataloader.dataset.data_root={photos}', 'train_dataloader.num_workers=0',
+                   'train_dataloader.batch_size=2', 'train_cfg.max_epochs=1', *options])  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    said = trained.stdout + trained.stderr
+    assert f'warning: train_dataloader: skipping {photos}/a/up: a symbolic link back to {photos}' in said
+    assert f'skipping {photos}/b/gone.jpg: a symbolic link to' in said
+    assert 'note: train_dataloader.persistent_workers set to False' in said
+    extracted = run([PY, EXTRACT, CUSTOM_CFG, str(tmp_path / 'w' / 'epoch_1.pth'), str(photos), '--out',
+                     str(tmp_path / 'f.npz'), '--cfg-options', *options])  # fmt: skip
+    assert extracted.returncode == 0, extracted.stderr[-3000:]
+    assert f'written: {tmp_path / "f.npz"} (6 x 192' in extracted.stdout
+    assert f'{photos}/b/broken.jpg' in extracted.stdout + extracted.stderr
