@@ -217,3 +217,23 @@ def test_a_photo_folder_with_a_loop_a_dangling_link_and_a_broken_file_trains_and
     assert extracted.returncode == 0, extracted.stderr[-3000:]
     assert f'written: {tmp_path / "f.npz"} (6 x 192' in extracted.stdout
     assert f'{photos}/b/broken.jpg' in extracted.stdout + extracted.stderr
+
+
+@pytest.mark.parametrize(
+    'config, width',
+    [('configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py', 384),
+     ('configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py', 768)],
+    ids=['deit-s', 'swin-t'],
+)  # fmt: skip
+def test_extract_features_works_with_the_imagenet_configs_and_pools_swins_map(config, width, photos, tmp_path):
+    """The ImageNet pretraining configs too: ViT-S's CLS token, and Swin-T's last map averaged (768 numbers per
+    image, as its k-NN evaluates it), never the flattened 7 x 7 map."""
+    from mmengine.config import Config
+
+    from mmmst.apis import init_model
+
+    checkpoint = tmp_path / 'untrained.pth'
+    torch.save(dict(state_dict=init_model(Config.fromfile(config)).state_dict(), meta={}), checkpoint)
+    result = run_main(EXTRACT, config, checkpoint, photos, '--out', tmp_path / 'f.npz')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert np.load(tmp_path / 'f.npz')['features'].shape == (6, width)

@@ -1,6 +1,7 @@
 from .knn import (
     dataloader_batches,
     extract_features,
+    image_features,
     knn_evaluate,
     knn_predict,
     knn_top1,
@@ -12,6 +13,7 @@ from .knn import (
 __all__ = [
     'dataloader_batches',
     'extract_features',
+    'image_features',
     'knn_evaluate',
     'knn_predict',
     'knn_top1',

@@ -109,6 +109,13 @@ def knn_top1(bank_feats, bank_labels, query_feats, query_labels, num_classes, k=
 
 
 @torch.no_grad()
+def image_features(out) -> torch.Tensor:
+    """(B, C) features of one image batch from what a backbone returns: its last output, and a feature map
+    (Swin's (B, C, h, w)) averaged over its positions, as Swin classifiers pool."""
+    out = out[-1] if isinstance(out, (tuple, list)) else out
+    return out.mean(dim=(2, 3)) if out.dim() == 4 else out.flatten(1)
+
+
 def extract_features(
     encode: Callable[[torch.Tensor], torch.Tensor],
     batches: Iterable[Tuple[torch.Tensor, torch.Tensor]],
@@ -119,11 +126,7 @@ def extract_features(
     bar = ProgressBar(num_batches) if progress and num_batches else None
     feats, labels = [], []
     for images, targets in batches:
-        out = encode(images)
-        out = out[-1] if isinstance(out, (tuple, list)) else out
-        if out.dim() == 4:  # feature map (Swin): global average pool
-            out = out.mean(dim=(2, 3))
-        feats.append(out.float().cpu())
+        feats.append(image_features(encode(images)).float().cpu())
         labels.append(targets.cpu())
         if bar is not None:
             bar.update()

@@ -92,6 +92,7 @@ def encode_folder(model, dataset_cfg, folder, batch_size):
     from mmengine.utils import ProgressBar
 
     from mmmst.datasets.transforms.loading import UnreadableImageError
+    from mmmst.evaluation import image_features
 
     dataset = DATASETS.build(dataset_cfg)
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
@@ -103,8 +104,7 @@ def encode_folder(model, dataset_cfg, folder, batch_size):
     def flush():
         data = model.data_preprocessor(default_collate(batch), False)
         with torch.no_grad():
-            out = model.extract_feat(data['inputs'])
-        features.append((out[-1] if isinstance(out, (tuple, list)) else out).float().flatten(1).cpu())
+            features.append(image_features(model.extract_feat(data['inputs'])).float().cpu())  # Swin: pooled
         batch.clear()
 
     for info in infos:
