@@ -2,13 +2,15 @@
 value, or it works; no input overwritten, the printed path the one written, no model that does not fit its
 weights."""
 
+import glob
 import os
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 
-from tests.helpers import DEMO_CFG, PY, SMALL_CFG, last_line, run, run_main
+from tests.helpers import DEMO_CFG, PY, ROOT, SMALL_CFG, last_line, run, run_main
 
 EXTRACT = 'tools/analysis_tools/extract_features.py'
 
@@ -219,21 +221,29 @@ def test_a_photo_folder_with_a_loop_a_dangling_link_and_a_broken_file_trains_and
     assert f'{photos}/b/broken.jpg' in extracted.stdout + extracted.stderr
 
 
-@pytest.mark.parametrize(
-    'config, width',
-    [('configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py', 384),
-     ('configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py', 768)],
-    ids=['deit-s', 'swin-t'],
-)  # fmt: skip
-def test_extract_features_works_with_the_imagenet_configs_and_pools_swins_map(config, width, photos, tmp_path):
-    """The ImageNet pretraining configs too: ViT-S's CLS token, and Swin-T's last map averaged (768 numbers per
-    image, as its k-NN evaluates it), never the flattened 7 x 7 map."""
+SHIPPED_PRETRAINING = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs/mst/**/*.py'), recursive=True)
+    if 'linear' not in p and 'benchmarks' not in p
+)
+
+
+@pytest.mark.parametrize('config', SHIPPED_PRETRAINING, ids=lambda p: osp.basename(p)[:-3])
+def test_extract_features_works_with_every_shipped_pretraining_config(config, photos, tmp_path):
+    """Every pretraining config of the repo (ImageNet, ablations, Fashion-MNIST, folders): a ViT's CLS token, and a
+    Swin's last map averaged (768 numbers per image for Swin-T, as its k-NN evaluates it), never a flattened map."""
     from mmengine.config import Config
 
     from mmmst.apis import init_model
 
+    cfg = Config.fromfile(config)
+    backbone = cfg.model.backbone
+    arch = backbone.get('arch', 'tiny' if 'Swin' in backbone.type else 'deit-small')
+    width = {'deit-small': 384, 'tiny': 768}.get(arch) if isinstance(arch, str) else arch['embed_dims']
+
     checkpoint = tmp_path / 'untrained.pth'
-    torch.save(dict(state_dict=init_model(Config.fromfile(config)).state_dict(), meta={}), checkpoint)
+    backbone.init_cfg = None  # a -continue- config's starting weights: only the checkpoint is read here
+    torch.save(dict(state_dict=init_model(cfg).state_dict(), meta={}), checkpoint)
     result = run_main(EXTRACT, config, checkpoint, photos, '--out', tmp_path / 'f.npz')
     assert result.returncode == 0, result.stderr[-3000:]
     assert np.load(tmp_path / 'f.npz')['features'].shape == (6, width)
