@@ -234,6 +234,17 @@ def check_export(backbone_state: Dict[str, torch.Tensor], backbone_cfg: dict, wh
             )
 
 
+def write_timm(backbone_state: Dict[str, torch.Tensor], backbone_cfg: dict, dst: str, what: str) -> OrderedDict:
+    """Check an MST backbone against its config (:func:`check_export`), rename it to timm's names and save it to
+    ``dst`` atomically; returns what was written. ``mst_to_timm.py`` and the lab's runner call it."""
+    from .export import save_atomically
+
+    check_export(backbone_state, backbone_cfg, what)
+    state = to_timm(backbone_state, 'Swin' in backbone_cfg['type'])
+    save_atomically(dict(state), dst)
+    return state
+
+
 def swin_stage_maps(backbone_cfg: dict) -> List[int]:
     """The side of each stage's feature map at the config's ``img_size`` (smallest side)."""
     from mmmst.models import MSTSwinTransformer

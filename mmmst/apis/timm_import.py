@@ -179,3 +179,16 @@ def import_backbone(src: str, backbone_cfg: dict, source: str = 'teacher') -> Tu
         if key.endswith(REBUILT):
             state[key] = value
     return OrderedDict((k, state[k]) for k in reference), notes
+
+
+def write_imported_backbone(src: str, dst: str, backbone_cfg: dict, source: str = 'teacher', config: str = None):
+    """:func:`import_backbone`, saved atomically to ``dst`` as ``{'state_dict': {'backbone.<name>': tensor}}`` (what
+    a ``Pretrained`` ``init_cfg`` with ``prefix='backbone.'`` reads); returns ``(state, notes)``.
+    ``timm_to_mst.py`` and the lab's runner call it."""
+    from .export import check_output, save_atomically
+
+    check_output(dst, src)
+    state, notes = import_backbone(src, backbone_cfg, source)
+    meta = dict(source=osp.abspath(src), notes=notes, **({'config': osp.abspath(config)} if config else {}))
+    save_atomically(dict(state_dict={'backbone.' + k: v for k, v in state.items()}, meta=meta), dst)
+    return state, notes

@@ -92,17 +92,15 @@ def export_import(checkpoint: str, config: str, out_dir: str) -> str:
     ``timm_to_mst.py``: the weights file a continued arm starts from."""
     from mmengine.config import Config
 
-    from mmmst.apis.export import read_backbone, save_atomically
-    from mmmst.apis.timm_format import check_export, to_timm
-    from mmmst.apis.timm_import import import_backbone
+    from mmmst.apis.export import read_backbone
+    from mmmst.apis.timm_format import write_timm
+    from mmmst.apis.timm_import import write_imported_backbone
 
     timm_file, mst_file = osp.join(out_dir, 'source_timm.pth'), osp.join(out_dir, 'source_imported.pth')
     backbone_cfg = Config.fromfile(config).model.backbone.to_dict()
     _, backbone = read_backbone(checkpoint, timm_file)
-    check_export(backbone, backbone_cfg, what=checkpoint)
-    save_atomically(dict(to_timm(backbone, swin=False)), timm_file)
-    state, notes = import_backbone(timm_file, backbone_cfg)
-    save_atomically(dict(state_dict={f'backbone.{k}': v for k, v in state.items()}), mst_file)
+    write_timm(backbone, backbone_cfg, timm_file, what=checkpoint)
+    write_imported_backbone(timm_file, mst_file, backbone_cfg)
     return mst_file
 
 

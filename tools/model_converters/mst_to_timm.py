@@ -45,8 +45,8 @@ def main(argv=None):
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (weights-only loading, the backbones)
-    from mmmst.apis.export import read_backbone, save_atomically
-    from mmmst.apis.timm_format import TimmFormatError, check_export, to_timm
+    from mmmst.apis.export import read_backbone
+    from mmmst.apis.timm_format import TimmFormatError, write_timm
     from mmmst.errors import exit_on_refusal
 
     with exit_on_refusal():
@@ -72,9 +72,7 @@ def main(argv=None):
                     f'--config {args.config} gives another backbone than the one saved in {args.src} ({pairs}); '
                     f'leave --config out to use the saved one'
                 )
-        check_export(backbone, backbone_cfg, what=args.src)
-        state = to_timm(backbone, swin)
-        save_atomically(dict(state), args.dst)
+        state = write_timm(backbone, backbone_cfg, args.dst, what=args.src)
     print(f'{len(state)} tensors written to {args.dst}; load them into')
     print(f'    {timm_model(backbone_cfg, swin)}')
 

@@ -35,20 +35,13 @@ def main(argv=None):
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (registers the backbones)
-    from mmmst.apis.export import check_output, save_atomically
-    from mmmst.apis.timm_import import import_backbone
+    from mmmst.apis.timm_import import write_imported_backbone
     from mmmst.errors import exit_on_refusal
 
     cfg = Config.fromfile(args.config)
     with exit_on_refusal():
-        check_output(args.dst, args.src)
-        state, notes = import_backbone(args.src, cfg.model.backbone.to_dict(), 'student' if args.student else 'teacher')
-        save_atomically(
-            dict(
-                state_dict={'backbone.' + k: v for k, v in state.items()},
-                meta=dict(source=osp.abspath(args.src), config=osp.abspath(args.config), notes=notes),
-            ),
-            args.dst,
+        state, notes = write_imported_backbone(
+            args.src, args.dst, cfg.model.backbone.to_dict(), 'student' if args.student else 'teacher', args.config
         )
     print(f'{len(state)} backbone tensors written to {args.dst} ({"; ".join(notes)}); start MST from them with')
     init_cfg = f"dict(type='Pretrained', checkpoint={args.dst!r}, prefix='backbone.')"
