@@ -249,3 +249,78 @@ def test_the_experiment_logs_snippets_run_as_written_today():
         tree = ast.parse(block)
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         exec(compile(ast.Module(body=imports, type_ignores=[]), '<experiment log>', 'exec'), {})
+
+
+CONTINUE = 'projects.small_scale_lab.continue_pretraining'
+
+
+def _continue_command(fashion_mnist, tmp_path, *options):
+    # the demo's recipe at batch 8: the 64-image set has 6 or 7 images of each class
+    config = tmp_path / 'demo_batch8.py'
+    demo = osp.join(ROOT, 'configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py')
+    config.write_text(f'_base_ = [{demo!r}]\ntrain_dataloader = dict(batch_size=8)\n')
+    return [PY, '-m', CONTINUE, '--config', str(config), '--data-root', fashion_mnist, '--work-dir',
+            str(tmp_path / 'work'), '--seeds', '0', '--source-epochs', '1', '--source-per-class', '6',
+            '--per-class', '6', '--queries-per-class', '3', *options]  # fmt: skip
+
+
+def test_tiny_continue_run_starts_from_the_imported_source_and_head_first_keeps_it(fashion_mnist, tmp_path):  # noqa: F811
+    import torch
+
+    command = _continue_command(fashion_mnist, tmp_path, '--epochs', '1')
+    result = run([*command, '--arms', 'scratch', 'naive', 'head-first'])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    work = tmp_path / 'work'
+    results = json.load(open(work / 'results.json'))
+    assert set(results) == {'source', 'scratch_seed0', 'naive_seed0', 'head-first_seed0'}
+    assert 'knn_top1_source' in results['head-first_seed0'] and 'knn_top1_source' not in results['scratch_seed0']
+
+    def backbone(path, prefix):
+        state = torch.load(path, map_location='cpu', weights_only=False)['state_dict']
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix) and 'mask_token' not in k}
+
+    # the source's teacher backbone went out to timm and back unchanged: the weights every continued arm loads
+    source = backbone(work / 'source' / 'epoch_1.pth', 'teacher.module.backbone.')
+    imported = backbone(work / 'source_imported.pth', 'backbone.')
+    assert imported.keys() == source.keys() and all(torch.equal(imported[k], source[k]) for k in source)
+    # head first, one epoch of one: the student backbone has not moved from the imported weights, nor the teacher
+    # (its EMA of equal weights, up to rounding); the naive recipe's student has (so the frozen one is not a run
+    # that never stepped)
+    student = backbone(work / 'seed0' / 'head-first' / 'epoch_1.pth', 'backbone.')
+    assert all(torch.equal(student[k], imported[k]) for k in imported)
+    teacher = backbone(work / 'seed0' / 'head-first' / 'epoch_1.pth', 'teacher.module.backbone.')
+    assert all(torch.allclose(teacher[k], imported[k], rtol=0, atol=1e-7) for k in imported)
+    moved = backbone(work / 'seed0' / 'naive' / 'epoch_1.pth', 'backbone.')
+    assert not all(torch.equal(moved[k], imported[k]) for k in imported)
+    table = open(work / 'results.md').read()
+    assert '| (a) starting backbone (imported) |' in table and '| (b) continued, head-first |' in table
+
+    # the same command again skips finished runs; another budget in the same work dir is refused, naming both
+    again = run([*command, '--arms', 'head-first'])
+    assert again.returncode == 0 and 'arm head-first' not in again.stdout
+    other = run_main(CONTINUE, *command[3:-2], '--epochs', '2', '--arms', 'head-first')
+    assert other.returncode != 0 and "'epochs': 1" in other.stderr and "'epochs': 2" in other.stderr
+    assert 'give another --work-dir or the same budget' in other.stderr
+
+
+def test_slow_backbone_arm_gives_the_backbone_a_tenth_of_the_heads_learning_rate(tmp_path):
+    import argparse
+
+    import numpy as np
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+
+    from projects.small_scale_lab import continue_pretraining as lab_continue
+
+    args = argparse.Namespace(config=lab_continue.CONFIG, data_root=str(tmp_path), source_epochs=1, epochs=2,
+                              source_per_class=6, per_class=6, queries_per_class=3)  # fmt: skip
+    labels = np.arange(60) % 10
+    cfg = lab_continue.arm_cfg(args, 'slow-backbone', 0, lab_continue.TARGET_CLASSES, str(tmp_path), lab_continue.ARMS['slow-backbone'], labels, labels)  # fmt: skip
+    model = MODELS.build(cfg.model)
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    lr_of = {id(p): group['lr'] for group in optimizer.param_groups for p in group['params']}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert lr_of[id(param)] == pytest.approx(1e-4 if name.startswith('backbone.') else 1e-3), name
+    hooks = [h for h in cfg.custom_hooks if h.get('module_name') == 'backbone']
+    assert len(hooks) == 1 and hooks[0]['freeze_epochs'] == 1

@@ -22,7 +22,6 @@ per seed; ``knn_curves.png`` the curves. Finished runs are skipped when the comm
 """
 
 import argparse
-import json
 import os
 import os.path as osp
 
@@ -31,6 +30,8 @@ import torch
 
 from mmmst.apis import budgeted_cfg, pretrain_and_evaluate
 from mmmst.datasets.fashion_mnist import prepare_fashion_mnist, read_fashion_mnist
+
+from .results import check_budget, load_results, record_run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py')
@@ -46,6 +47,24 @@ ARMS = {
     # head first: the backbone (student and so the teacher) frozen for the first epoch while the fresh
     # projection head and decoder learn; then a tenth of the learning rate
     'head-first': {'optim_wrapper.optimizer.lr': 1e-4, 'freeze_backbone_epochs': 1},
+    # head first, with the head and decoder at the demo's lr 1e-3 and the backbone at a tenth of it (mmengine's
+    # paramwise custom_keys): the fresh parts learn as fast as from scratch, the backbone moves as in low-lr
+    'slow-backbone': {
+        'freeze_backbone_epochs': 1,
+        'optim_wrapper.paramwise_cfg.custom_keys': {'backbone': {'lr_mult': 0.1}},
+    },
+    # a longer head-first phase: the backbone frozen for three epochs of ten
+    'head-first-3': {'optim_wrapper.optimizer.lr': 1e-4, 'freeze_backbone_epochs': 3},
+    # head first with a slower teacher (m from 0.999 instead of the demo's 0.99): the teacher, which the k-NN
+    # reads, averages the student over ~1,000 steps instead of ~100
+    'slow-teacher': {'optim_wrapper.optimizer.lr': 1e-4, 'freeze_backbone_epochs': 1, 'model.teacher_momentum': 0.999},
+    # head first with the teacher's temperature at its final 0.07 from the start (no warm-up from 0.04): the
+    # warm-up protects a random network from collapse, a pretrained one may not need it
+    'no-temp-warmup': {
+        'optim_wrapper.optimizer.lr': 1e-4,
+        'freeze_backbone_epochs': 1,
+        'model.head.warmup_teacher_temp': 0.07,
+    },
 }
 
 
@@ -132,11 +151,14 @@ def main(argv=None):
     test_labels = read_fashion_mnist(args.data_root, 'test')[1]
     os.makedirs(args.work_dir, exist_ok=True)
     results_file = osp.join(args.work_dir, 'results.json')
-    results = json.load(open(results_file)) if osp.exists(results_file) else {}
+    budget = run_budget(args)
+    results = load_results(results_file)
+    check_budget(results, budget, results_file, older=run_budget(parser.parse_args([])))
 
-    def save():
-        with open(results_file, 'w') as f:
-            json.dump(results, f, indent=1)
+    def save(key, metrics):
+        # under a lock, so processes running other seeds or arms in the same work dir keep each other's runs
+        record_run(results_file, key, dict(budget=budget, **metrics))
+        results.update(load_results(results_file))
         write_table(results, args)
 
     # one source backbone, as a user has one public backbone; the seeds vary what is done with it
@@ -144,8 +166,7 @@ def main(argv=None):
     if 'source' not in results:
         cfg = arm_cfg(args, 'source', args.source_seed, SOURCE_CLASSES, source_dir, {}, train_labels, test_labels)
         log = lambda line: print(f'[source] {line}', flush=True)  # noqa: E731
-        results['source'] = pretrain_and_evaluate(cfg, baselines=True, log=log, quiet=True)
-        save()
+        save('source', pretrain_and_evaluate(cfg, baselines=True, log=log, quiet=True))
     weights = osp.join(args.work_dir, 'source_imported.pth')
     if not osp.exists(weights):
         weights = export_import(osp.join(source_dir, f'epoch_{args.source_epochs}.pth'), args.config, args.work_dir)
@@ -154,7 +175,7 @@ def main(argv=None):
         seed_dir = osp.join(args.work_dir, f'seed{seed}')
         for arm in args.arms:
             key = f'{arm}_seed{seed}'
-            if key in results:
+            if key in load_results(results_file):  # another process may have run it meanwhile
                 continue
             cfg = arm_cfg(args, arm, seed, TARGET_CLASSES, osp.join(seed_dir, arm), ARMS[arm], train_labels,
                           test_labels)  # fmt: skip
@@ -167,11 +188,24 @@ def main(argv=None):
                 return dict(knn_top1_source=knn_on(model, cfg, SOURCE_CLASSES, train_labels, test_labels, args, log))
 
             log(f'arm {arm}')
-            results[key] = pretrain_and_evaluate(
-                cfg, baselines=arm == 'scratch', log=log, after_training=forgetting, quiet=True
+            save(
+                key,
+                pretrain_and_evaluate(cfg, baselines=arm == 'scratch', log=log, after_training=forgetting, quiet=True),
             )
-            save()
     plot_curves(results, args)
+
+
+def run_budget(args) -> dict:
+    """What every run of one work dir shares: the recipe, the source, the sizes and epochs."""
+    return dict(
+        config=osp.relpath(args.config, ROOT),
+        source_per_class=args.source_per_class,
+        source_epochs=args.source_epochs,
+        source_seed=args.source_seed,
+        per_class=args.per_class,
+        epochs=args.epochs,
+        queries_per_class=args.queries_per_class,
+    )
 
 
 def _mean_std(values):

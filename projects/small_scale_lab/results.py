@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 import statistics
+import sys
 
 from mmmst.visualization import scalar_curve, visualizer
 
@@ -111,6 +112,18 @@ def results_table(results: dict) -> str:
 
 def load_results(results_file: str) -> dict:
     return json.load(open(results_file)) if osp.isfile(results_file) else {}
+
+
+def check_budget(results: dict, budget: dict, results_file: str, older: dict) -> None:
+    """Refuses, naming both, a command whose budget differs from that of a run already in ``results.json``: runs of
+    one table share one budget. ``older``: the budget of records written before budgets were recorded."""
+    for key, r in results.items():
+        theirs = r.get('budget', older)
+        if theirs != budget:
+            sys.exit(
+                f'{results_file}: run {key} used {theirs}, this command asks for {budget}; '
+                'give another --work-dir or the same budget'
+            )
 
 
 def record_run(results_file: str, key: str, entry: dict) -> None:
