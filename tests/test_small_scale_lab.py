@@ -303,7 +303,7 @@ def test_tiny_continue_run_starts_from_the_imported_source_and_head_first_keeps_
     assert 'give another --work-dir or the same budget' in other.stderr
 
 
-def test_slow_backbone_arm_gives_the_backbone_a_tenth_of_the_heads_learning_rate(tmp_path):
+def test_continue_arms_levers_reach_the_optimizer_and_hooks(tmp_path):
     import argparse
 
     import numpy as np
@@ -315,7 +315,12 @@ def test_slow_backbone_arm_gives_the_backbone_a_tenth_of_the_heads_learning_rate
     args = argparse.Namespace(config=lab_continue.CONFIG, data_root=str(tmp_path), source_epochs=1, epochs=2,
                               source_per_class=6, per_class=6, queries_per_class=3)  # fmt: skip
     labels = np.arange(60) % 10
-    cfg = lab_continue.arm_cfg(args, 'slow-backbone', 0, lab_continue.TARGET_CLASSES, str(tmp_path), lab_continue.ARMS['slow-backbone'], labels, labels)  # fmt: skip
+
+    def arm(name):
+        levers = lab_continue.ARMS[name]
+        return lab_continue.arm_cfg(args, name, 0, lab_continue.TARGET_CLASSES, str(tmp_path), levers, labels, labels)
+
+    cfg = arm('slow-backbone')
     model = MODELS.build(cfg.model)
     optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
     lr_of = {id(p): group['lr'] for group in optimizer.param_groups for p in group['params']}
@@ -324,3 +329,12 @@ def test_slow_backbone_arm_gives_the_backbone_a_tenth_of_the_heads_learning_rate
             assert lr_of[id(param)] == pytest.approx(1e-4 if name.startswith('backbone.') else 1e-3), name
     hooks = [h for h in cfg.custom_hooks if h.get('module_name') == 'backbone']
     assert len(hooks) == 1 and hooks[0]['freeze_epochs'] == 1
+
+    # the other levers that are not plain config keys: DINO's prototype freeze dropped, the warm-up's start factor
+    def prototype_freezes(cfg):
+        return [h for h in cfg.custom_hooks if h['type'] == 'FreezeLastLayerHook' and 'module_name' not in h]
+
+    assert len(prototype_freezes(arm('head-first'))) == 1 and prototype_freezes(arm('head-first-prototypes')) == []
+    assert len([h for h in arm('head-first-prototypes').custom_hooks if h.get('module_name') == 'backbone']) == 1
+    assert arm('head-first').param_scheduler[0].start_factor == 1e-3  # the demo's warm-up
+    assert arm('head-first-no-warmup').param_scheduler[0].start_factor == 1.0

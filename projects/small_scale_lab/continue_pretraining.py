@@ -18,7 +18,9 @@ Every run is evaluated by k-NN on classes 5-9 (bank: its training images with la
 before the first iteration and after every epoch, so the curve shows whether the starting features are kept; the
 continued arms also on classes 0-4 at the end (what was forgotten). The table (``<work-dir>/results.md``) has
 (a) the starting backbone, (b) each continued arm, (c) scratch, (d) untrained, (e) classes 0-4 before and after,
-per seed; ``knn_curves.png`` the curves. Finished runs are skipped when the command is repeated.
+per seed; ``knn_curves.png`` the curves. Finished runs are skipped when the command is repeated; once the source
+exists, other seeds or arms can run in processes of their own sharing the work dir (each run is recorded under a
+lock), and a command whose sizes or epochs differ from the work dir's is refused.
 """
 
 import argparse
@@ -52,6 +54,22 @@ ARMS = {
     'slow-backbone': {
         'freeze_backbone_epochs': 1,
         'optim_wrapper.paramwise_cfg.custom_keys': {'backbone': {'lr_mult': 0.1}},
+    },
+    # head first at the demo's learning rate: the frozen first epoch alone, without the smaller steps
+    'head-first-full-lr': {'freeze_backbone_epochs': 1},
+    # head first without the learning-rate warm-up (LinearLR's start factor 1): the head and decoder learn at
+    # the full lr from the first iteration of the frozen epoch
+    'head-first-no-warmup': {
+        'optim_wrapper.optimizer.lr': 1e-4,
+        'freeze_backbone_epochs': 1,
+        'param_scheduler.0.start_factor': 1.0,
+    },
+    # head first without DINO's freeze of the prototypes (the neck's last layer) in epoch 1: the whole fresh head
+    # learns while the backbone is frozen
+    'head-first-prototypes': {
+        'optim_wrapper.optimizer.lr': 1e-4,
+        'freeze_backbone_epochs': 1,
+        'keep_last_layer_freeze': False,
     },
     # a longer head-first phase: the backbone frozen for three epochs of ten
     'head-first-3': {'optim_wrapper.optimizer.lr': 1e-4, 'freeze_backbone_epochs': 3},
@@ -101,6 +119,10 @@ def arm_cfg(args, name, seed, classes, work_dir, levers, train_labels, test_labe
     freeze = levers.pop('freeze_backbone_epochs', 0)
     if freeze:
         cfg.custom_hooks.append(dict(type='FreezeLastLayerHook', freeze_epochs=freeze, module_name='backbone'))
+    if levers.pop('keep_last_layer_freeze', True) is False:  # drop DINO's freeze of the prototypes
+        cfg.custom_hooks = [
+            h for h in cfg.custom_hooks if not (h['type'] == 'FreezeLastLayerHook' and 'module_name' not in h)
+        ]
     if levers:
         cfg.merge_from_dict(levers)
     return cfg
@@ -261,7 +283,7 @@ def plot_curves(results, args):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for arm in ARMS:
         curves = [v['knn_top1_per_epoch'] for k, v in results.items() if k.startswith(f'{arm}_seed')]
         if curves:
@@ -269,8 +291,9 @@ def plot_curves(results, args):
             ax.plot(range(len(mean)), mean, marker='o', label=f'{arm} ({len(curves)} seeds)')
     ax.set_xlabel('epoch (0: before the first iteration)')
     ax.set_ylabel('k-NN top-1 on classes 5-9 (%)')
+    ax.set_title(f'{args.per_class} images per class of classes 5-9, {args.epochs} epochs', fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(bbox_to_anchor=(1.02, 1), loc='upper left', fontsize=8)
     fig.tight_layout()
     fig.savefig(osp.join(args.work_dir, 'knn_curves.png'), dpi=120)
 
