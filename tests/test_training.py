@@ -229,6 +229,7 @@ def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder, two_clas
     cfg.custom_hooks.append(
         dict(type='KNNMonitorHook', bank_dataloader=bank, query_dataloader=query, num_classes=2, k=3)
     )
+    cfg.log_level = 'INFO'  # the hook's line goes to the log file
     runner = Runner.from_cfg(cfg)
     runner.train()
     logged = runner.message_hub.get_scalar('train/knn_top1').current()
@@ -238,6 +239,9 @@ def test_knn_monitor_hook_logs_teacher_knn_top1(tmp_path, image_folder, two_clas
     assert 0 < expected < 100  # a figure that two classes and an untrained-ish network can get wrong
     scalars = [json.loads(line) for line in open(next(tmp_path.glob('*/vis_data/scalars.json')))]
     assert [row['knn_top1'] for row in scalars if 'knn_top1' in row] == [pytest.approx(logged)]
+    # the log names the epoch that finished, counted from 1 as mmengine's own lines count it
+    log = open(next(tmp_path.glob('*/*.log'))).read()
+    assert f'Epoch 1: k-NN top-1 (teacher, k=3) = {logged:.2f}' in log
 
 
 def _knn_hook_worker(rank, init_file, folder, out_file):

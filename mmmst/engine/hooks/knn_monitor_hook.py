@@ -94,7 +94,8 @@ class KNNMonitorHook(Hook):
     def after_train_epoch(self, runner) -> None:
         if not self.every_n_epochs(runner, self.interval) and not self.is_last_train_epoch(runner):
             return
-        self._log(runner, self.evaluate(runner), f'Epoch {runner.epoch}')
+        # after_train_epoch runs before the loop counts the epoch: runner.epoch is the 0-based index of the finished one
+        self._log(runner, self.evaluate(runner), f'Epoch {runner.epoch + 1}')
 
     def _log(self, runner, top1: float, when: str) -> None:
         runner.logger.info(f'{when}: k-NN top-1 (teacher, k={self.k}) = {top1:.2f}')
