@@ -467,7 +467,8 @@ def test_slurm_requeue_mode_saves_on_sigusr1_requeues_and_resumes_by_itself(
 ):
     """REQUEUE=1 tools/slurm_train.sh with stand-ins for sbatch / srun / scontrol: the job is submitted with
     --requeue --signal=USR1@<seconds>; SIGUSR1 during iteration 3 ends train.py with 75 after iter_3.pth, and the
-    job requeues itself; the restarted job (the same batch script again) resumes from iter_3.pth by itself."""
+    job requeues itself; the restarted job (the same batch script again) resumes from iter_3.pth by itself.
+    --start-over belongs to the first start: the restarted job (SLURM_RESTART_COUNT=1) resumes instead."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     for name, text in FAKE_SLURM.items():
@@ -502,6 +503,7 @@ def test_slurm_requeue_mode_saves_on_sigusr1_requeues_and_resumes_by_itself(
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'train_cfg.max_epochs=2',
+        '--start-over',
     ]
 
     first = run(command, extra_env=dict(env, SIGNAL_AT_ITER='3', SIGNAL='SIGUSR1'))
@@ -510,16 +512,20 @@ def test_slurm_requeue_mode_saves_on_sigusr1_requeues_and_resumes_by_itself(
     assert calls[0].startswith('sbatch ') and '--requeue' in calls[0] and '--signal=USR1@300' in calls[0]
     assert f'--output={work}/slurm-%j.out' in calls[0]
     assert calls[1].startswith('srun ') and '--resume' not in calls[1]  # the first start: nothing to resume
+    assert calls[1].endswith(' --start-over')
     assert calls[-1] == 'scontrol requeue 42'
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
 
     # slurm starts the requeued job: the same batch script, in the job's environment
     restarted = run(
-        command, extra_env=dict(env, MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID='42', MMMST_TOOLS=osp.join(ROOT, 'tools'))
+        command,
+        extra_env=dict(
+            env, MMMST_IN_BATCH_JOB='1', SLURM_JOB_ID='42', SLURM_RESTART_COUNT='1', MMMST_TOOLS=osp.join(ROOT, 'tools')
+        ),
     )
     assert restarted.returncode == 0, logs(restarted)[-3000:]
     last_srun = [line for line in log.read_text().splitlines() if line.startswith('srun ')][-1]
-    assert last_srun.endswith(' --resume')
+    assert last_srun.endswith(' --resume') and '--start-over' not in last_srun
     assert 'continuing epoch 1 after its first 3 batch(es)' in logs(restarted)
     assert open(work / 'last_checkpoint').read() == str(work / 'epoch_2.pth')
 

@@ -133,8 +133,8 @@ def test_no_exit_path_leaves_the_work_dir_locked(tmp_path):
 
 def test_a_fresh_run_over_another_runs_checkpoints_is_refused_or_started_over(fashion_mnist, one_epoch_run, tmp_path):
     """tools/train.py without --resume where a run left its checkpoints (say a second run with another seed): one
-    line naming them and the three ways on, nothing touched; --start-over deletes the checkpoints and keeps the
-    logs."""
+    line naming them and the three ways on, nothing touched; --start-over deletes the checkpoints (naming them) and
+    keeps the logs and a user's file beside them."""
     work = copy_run(one_epoch_run, tmp_path / 'work')
     before = (work / 'epoch_1.pth').read_bytes()
     logs_before = sorted(p for p in os.listdir(work) if os.path.isdir(work / p))
@@ -146,9 +146,11 @@ def test_a_fresh_run_over_another_runs_checkpoints_is_refused_or_started_over(fa
         'with --resume, give another --work-dir, or pass --start-over to delete them and train from the start'
     )
     assert (work / 'epoch_1.pth').read_bytes() == before
+    (work / 'best_friend.pth').write_bytes(before)  # a user's copy, under a name mmengine's save_best never gives
     again = run([PY, 'tools/train.py', SMALL_CFG, '--start-over'] + options)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f'--start-over: deleted 2 checkpoint file(s) of the earlier run in {work}' in again.stdout
+    assert f"--start-over: deleted the earlier run's epoch_1.pth, last_checkpoint in {work}\n" in again.stdout
+    assert (work / 'best_friend.pth').read_bytes() == before
     assert (work / 'epoch_1.pth').read_bytes() != before
     assert set(logs_before) < {p for p in os.listdir(work) if os.path.isdir(work / p)}  # logs kept, one more
 

@@ -79,16 +79,25 @@ if [ -z "${MMMST_IN_BATCH_JOB:-}" ]; then
         "$TOOLS/slurm_train.sh" "$PARTITION" "$JOB_NAME" "$CONFIG" "$@"
 fi
 
-# in the job (first start or requeued): resume when an earlier start left a checkpoint
+# in the job (first start or requeued): resume when an earlier start left a checkpoint. --start-over applies to the
+# first start only: slurm counts the restarts (SLURM_RESTART_COUNT), and a restarted job resumes what its first start
+# began instead of deleting it
+ARGS=()
+START_OVER=0
+for arg in "$@"; do
+    if [ "$arg" = "--start-over" ]; then START_OVER=1; else ARGS+=("$arg"); fi
+done
 RESUME=()
-if [ -f "$WORK_DIR/last_checkpoint" ]; then
+if [ -f "$WORK_DIR/last_checkpoint" ] && { [ "$START_OVER" = 0 ] || [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; }; then
     RESUME=(--resume)
+elif [ "$START_OVER" = 1 ]; then
+    RESUME=(--start-over)
 fi
 if [ -z "${SLURM_JOB_ID:-}" ]; then
     echo "error: REQUEUE=1: SLURM_JOB_ID is not set; this branch runs inside the batch job that sbatch starts" >&2
     exit 2
 fi
-TRAIN_ARGS=("$@" "${RESUME[@]}")
+TRAIN_ARGS=("${ARGS[@]}" "${RESUME[@]}")
 run_training
 if [ "$status" = "$PREEMPTED" ]; then
     echo "slurm_train.sh: train.py saved and stopped on a signal; requeueing job ${SLURM_JOB_ID}"

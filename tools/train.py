@@ -10,19 +10,22 @@ import os
 import os.path as osp
 import re
 import sys
+from typing import List, Tuple
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmmst.cli import CfgOptionsAction
 from mmmst.errors import ConfigError
+from mmmst.files import unreadable_file
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train an mmmst model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument(
+    fresh_or_not = parser.add_mutually_exclusive_group()  # argparse refuses both in one line
+    fresh_or_not.add_argument(
         '--resume',
         nargs='?',
         type=str,
@@ -35,11 +38,12 @@ def parse_args(argv=None):
         help='accept a checkpoint (--resume, load_from) that does not fit the model exactly: load what fits, '
         'keep the rest as initialised',
     )
-    parser.add_argument(
+    fresh_or_not.add_argument(
         '--start-over',
         action='store_true',
         help="train from the start in a work dir that holds another run's checkpoints: its epoch_*.pth, iter_*.pth, "
-        'best_*.pth and last_checkpoint are deleted first, its logs kept',
+        'best_*.pth and last_checkpoint are deleted first (each named), its logs and the load_from checkpoint kept; '
+        'not with --resume',
     )
     parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the real total batch size')
@@ -98,8 +102,8 @@ def merge_args(cfg, args):
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, last_checkpoint(cfg.work_dir, checkpoint_dir(cfg))
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            sys.exit(f'error: --resume: checkpoint {args.resume!r} does not exist')
+        if unreadable_file(args.resume):
+            sys.exit(f'error: --resume: checkpoint {args.resume!r} {unreadable_file(args.resume)}')
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
@@ -114,29 +118,81 @@ def checkpoint_dir(cfg) -> str:
     return osp.join(out_dir, osp.basename(cfg.work_dir.rstrip(os.sep))) if out_dir else cfg.work_dir
 
 
-#: the files of an earlier run that a fresh run would overwrite or rotate out
-_CHECKPOINT = re.compile(r'(epoch|iter)_\d+\.pth|best_.*\.pth|last_checkpoint')
+#: the names mmengine's CheckpointHook (and AtomicCheckpointHook) gives a run's checkpoints: a fresh run in the same
+#: work dir would overwrite or rotate them out (``best_<metric>_<epoch|iter>_<n>.pth``: save_best)
+RUN_CHECKPOINT = re.compile(r'(epoch|iter)_\d+\.pth|best_.+_(epoch|iter)_\d+\.pth')
+
+
+def earlier_run(cfg) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """What an earlier run left where this one writes: ``(its files, files in the way)``.
+
+    Its files: checkpoints under a run's name (:data:`RUN_CHECKPOINT`) whose content is an mmengine checkpoint
+    (``meta`` and ``state_dict``), and ``last_checkpoint`` when it names a ``.pth`` file. In the way: a file under
+    such a name that is not one of those (a user's), with what it is; the run would overwrite it.
+    """
+    from mmmst.runtime.safe_checkpoint import not_a_run_checkpoint
+
+    def written_by_a_run(path: str, name: str) -> str:
+        """'' for a run's own file, else what the file is."""
+        if name == 'last_checkpoint':
+            with open(path, errors='replace') as f:
+                return '' if f.read(4097).strip().endswith('.pth') else 'names no checkpoint'
+        return not_a_run_checkpoint(path)
+
+    own, in_the_way = [], []
+    for folder in dict.fromkeys((cfg.work_dir, checkpoint_dir(cfg))):
+        names = sorted(os.listdir(folder)) if osp.isdir(folder) else []
+        for name in names:
+            path = osp.join(folder, name)
+            if not (name == 'last_checkpoint' or RUN_CHECKPOINT.fullmatch(name)) or not osp.isfile(path):
+                continue
+            found = written_by_a_run(path, name)
+            if not osp.lexists(path):  # another process of this run's --start-over deleted it meanwhile
+                continue
+            if found:
+                in_the_way.append((path, found))
+            else:
+                own.append(path)
+    return own, in_the_way
 
 
 def refuse_to_overwrite(cfg, start_over: bool) -> None:
     """A run that does not resume, in a work dir holding another run's checkpoints: ConfigError naming them and the
-    ways on, or (``--start-over``, on rank 0) their deletion, logs kept."""
-    folders = [d for d in dict.fromkeys((cfg.work_dir, checkpoint_dir(cfg))) if osp.isdir(d)]
-    found = sorted(osp.join(d, n) for d in folders for n in os.listdir(d) if _CHECKPOINT.fullmatch(n))
-    if not found or cfg.get('resume'):
+    ways on, or (``--start-over``, on rank 0) their deletion, listed, except the checkpoint ``load_from`` reads. A
+    user's file under a name the run writes is refused in any case, naming it.
+    """
+    if cfg.get('resume'):
+        return
+    own, in_the_way = earlier_run(cfg)
+    if in_the_way:
+        path, what = in_the_way[0]
+        raise ConfigError(
+            f'{path} {what}, and this run would overwrite it (its name is one a run gives its checkpoints); move '
+            'it out of the work dir or give another --work-dir'
+        )
+    if not own:
         return
     if not start_over:
-        names = ', '.join(osp.basename(f) for f in found[:3]) + (
-            f' and {len(found) - 3} more' if len(found) > 3 else ''
-        )
+        names = ', '.join(osp.basename(f) for f in own[:3]) + (f' and {len(own) - 3} more' if len(own) > 3 else '')
         raise ConfigError(
             f'work dir {cfg.work_dir} holds the checkpoints of an earlier run ({names}); continue it with --resume, '
             'give another --work-dir, or pass --start-over to delete them and train from the start'
         )
+    start = cfg.get('load_from')
+    kept = [f for f in own if start and osp.realpath(f) == osp.realpath(start)]
+    if kept and not osp.basename(kept[0]).startswith('best_'):
+        raise ConfigError(
+            f'--start-over: load_from {start} is a checkpoint under a name the new run writes in this work dir, '
+            f'and would be replaced at that point; copy it out of {osp.dirname(kept[0])} and set load_from to the '
+            'copy, or give another --work-dir'
+        )
     if is_first_process():
-        for path in found:
+        deleted = [f for f in own if f not in kept]
+        for path in deleted:
             os.remove(path)
-        print(f'--start-over: deleted {len(found)} checkpoint file(s) of the earlier run in {cfg.work_dir}')
+        names = ', '.join(osp.relpath(f, cfg.work_dir) for f in deleted)
+        keep = f'; kept {osp.basename(kept[0])} (load_from)' if kept else ''
+        print(f"--start-over: deleted the earlier run's {names} in {cfg.work_dir}{keep}")
 
 
 def is_first_process() -> bool:
@@ -171,8 +227,8 @@ def fall_back_to_full_precision(cfg) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config file {args.config!r} does not exist')
+    if unreadable_file(args.config):
+        sys.exit(f'error: config file {args.config!r} {unreadable_file(args.config)}')
     from mmmst.runtime import preemption
 
     preemption.catch_stop_signals_early()  # a stop while the run starts: it stops after its first iteration

@@ -28,6 +28,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from mmmst.files import unreadable_file
+
 from .timm_format import (
     REBUILT,
     TimmFormatError,
@@ -46,10 +48,12 @@ def load_public_checkpoint(src: str):
     """The object in ``src``, weights-only (``argparse.Namespace`` admitted, for DINO's full checkpoint).
 
     Raises:
-        TimmFormatError: the file is missing, not a checkpoint, or holds an object outside the allow-list.
+        TimmFormatError: the file is missing, a directory, empty, not a checkpoint, or holds an object outside the
+            allow-list.
     """
-    if not osp.isfile(src):
-        raise TimmFormatError(f'checkpoint {src!r} does not exist')
+    why = unreadable_file(src)
+    if why:
+        raise TimmFormatError(f'checkpoint {src!r} {why}')
     if src.endswith('.safetensors'):
         from safetensors.torch import load_file
 
@@ -181,13 +185,16 @@ def import_backbone(src: str, backbone_cfg: dict, source: str = 'teacher') -> Tu
     return OrderedDict((k, state[k]) for k in reference), notes
 
 
-def write_imported_backbone(src: str, dst: str, backbone_cfg: dict, source: str = 'teacher', config: str = None):
+def write_imported_backbone(
+    src: str, dst: str, backbone_cfg: dict, source: str = 'teacher', config: str = None, force: bool = False
+):
     """:func:`import_backbone`, saved atomically to ``dst`` as ``{'state_dict': {'backbone.<name>': tensor}}`` (what
-    a ``Pretrained`` ``init_cfg`` with ``prefix='backbone.'`` reads); returns ``(state, notes)``.
+    a ``Pretrained`` ``init_cfg`` with ``prefix='backbone.'`` reads); returns ``(state, notes)``. A file of another
+    kind at ``dst`` is refused unless ``force`` (:func:`~mmmst.apis.export.check_output`).
     ``timm_to_mst.py`` and the lab's runner call it."""
     from .export import check_output, save_atomically
 
-    check_output(dst, src)
+    check_output(dst, src, 'backbone', force)
     state, notes = import_backbone(src, backbone_cfg, source)
     meta = dict(source=osp.abspath(src), notes=notes, **({'config': osp.abspath(config)} if config else {}))
     save_atomically(dict(state_dict={'backbone.' + k: v for k, v in state.items()}, meta=meta), dst)

@@ -12,6 +12,7 @@ import gzip
 import os
 import os.path as osp
 import shutil
+import zlib
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -74,6 +75,53 @@ def missing_fashion_mnist(data_root: str) -> List[str]:
     return [f for files in IDX_FILES.values() for f in files if not osp.isfile(osp.join(data_root, f))]
 
 
+def idx_file_problem(path: str) -> str:
+    """What is wrong with an un-gzipped Fashion-MNIST idx file, as the end of a sentence starting with its path
+    (``''``: nothing): not an idx file, images not (N, H, W) / labels not (N,), or a size other than its header's."""
+    with open(path, 'rb') as f:
+        try:
+            item_size, dims = read_idx_header(f, path)
+        except ValueError as err:
+            return str(err).removeprefix(f'{path} ')
+        header = f.tell()
+    expected_dims = 3 if 'images' in osp.basename(path) else 1
+    if len(dims) != expected_dims:
+        return f'holds a {len(dims)}-dimensional array {dims}; Fashion-MNIST has {expected_dims} dimensions here'
+    expected = header + item_size * int(np.prod(dims))
+    size = osp.getsize(path)
+    if size != expected:
+        state = 'truncated' if size < expected else 'longer than its header says'
+        return f'is {state}: {size:,} bytes, its header {dims} says {expected:,}'
+    return ''
+
+
+def check_fashion_mnist(data_root: str) -> None:
+    """Refuse a folder whose idx files are damaged: every file present is checked (:func:`idx_file_problem`), and a
+    split's images and labels must count the same items.
+
+    Raises:
+        FashionMNISTUnavailableError: naming the first bad file and what is wrong with it; nothing is changed.
+    """
+    for images, labels in IDX_FILES.values():
+        counts = []
+        for name in (images, labels):
+            path = osp.join(data_root, name)
+            if not osp.isfile(path):
+                continue
+            problem = idx_file_problem(path)
+            if problem:
+                raise FashionMNISTUnavailableError(
+                    f'{path} {problem}; remove it (or give another folder) and run again to fetch a fresh copy'
+                )
+            with open(path, 'rb') as f:
+                counts.append(read_idx_header(f, path)[1][0])
+        if len(counts) == 2 and counts[0] != counts[1]:
+            raise FashionMNISTUnavailableError(
+                f'{data_root}: {images} holds {counts[0]} images but {labels} {counts[1]} labels; remove both and '
+                'run again to fetch a fresh copy'
+            )
+
+
 def prepare_fashion_mnist(
     data_root: str,
     log: Callable[[str], None] = print,
@@ -81,7 +129,7 @@ def prepare_fashion_mnist(
     resources: Optional[Sequence[Tuple[str, str]]] = None,
     debian_dir: str = DEBIAN_DIR,
 ) -> None:
-    """Put the missing idx files, un-gzipped, into ``data_root``.
+    """Put the missing idx files, un-gzipped, into ``data_root``, after checking those already there.
 
     Args:
         data_root (str): the folder mmpretrain's ``FashionMNIST(data_root=...)`` reads.
@@ -92,13 +140,24 @@ def prepare_fashion_mnist(
         debian_dir (str): the Debian package's folder.
 
     Raises:
-        FashionMNISTUnavailableError: no package, and no download either (the message names both ways).
+        FashionMNISTUnavailableError: ``data_root`` is a file, a file there is damaged, the package's folder lacks a
+            file or holds a damaged one, or no download worked (the message names the file or both ways). Nothing
+            partial is left behind, and no file already in ``data_root`` is changed.
     """
+    if osp.exists(data_root) and not osp.isdir(data_root):
+        raise FashionMNISTUnavailableError(f'{data_root} is a file, not a folder; give a folder for the idx files')
+    if osp.isdir(data_root):
+        check_fashion_mnist(data_root)
     missing = missing_fashion_mnist(data_root)
     if not missing:
         return
     os.makedirs(data_root, exist_ok=True)
     if osp.isdir(debian_dir):
+        absent = [name + '.gz' for name in missing if not osp.isfile(osp.join(debian_dir, name + '.gz'))]
+        if absent:
+            raise FashionMNISTUnavailableError(
+                f'{debian_dir} lacks {", ".join(absent)} (the Debian package dataset-fashion-mnist holds all four)'
+            )
         for name in missing:
             _gunzip(osp.join(debian_dir, name + '.gz'), osp.join(data_root, name))
         log(f'[data] Fashion-MNIST ready in {data_root} (from {debian_dir})')
@@ -108,10 +167,26 @@ def prepare_fashion_mnist(
 
 
 def _gunzip(src: str, dst: str) -> None:
-    """Un-gzip ``src`` into ``dst`` (through ``dst.partial``: an interrupted copy is never taken for a file)."""
-    with gzip.open(src) as fin, open(dst + '.partial', 'wb') as fout:
-        shutil.copyfileobj(fin, fout)
-    os.replace(dst + '.partial', dst)
+    """Un-gzip ``src`` into ``dst`` through ``dst.partial``, checked (:func:`idx_file_problem`) before it takes its
+    name: an interrupted copy or a damaged archive is never taken for a file, and leaves nothing behind.
+
+    Raises:
+        FashionMNISTUnavailableError: ``src`` is no gzip archive, or it holds no complete idx file.
+    """
+    partial = dst + '.partial'
+    try:
+        with gzip.open(src) as fin, open(partial, 'wb') as fout:
+            shutil.copyfileobj(fin, fout)
+        problem = idx_file_problem(partial)
+        if problem:
+            problem = f'un-gzips to a file that {problem.replace(partial, dst)}'
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        problem = f'is not a readable gzip archive ({err})'
+    if problem:
+        if osp.exists(partial):
+            os.remove(partial)
+        raise FashionMNISTUnavailableError(f'{src} {problem}; nothing was written to {dst}')
+    os.replace(partial, dst)
 
 
 def _download(data_root, missing, log, mirrors, resources) -> None:

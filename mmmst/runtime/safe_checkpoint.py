@@ -112,6 +112,38 @@ def load_from_local(filename, map_location=None):
         raise CorruptCheckpointError(_not_readable(filename, err)) from None
 
 
+def peek_checkpoint(filename):
+    """The top-level object of a checkpoint, loaded weights-only with its tensors memory-mapped (the data stays on
+    disk, so any size costs milliseconds): what a command reads to tell whether a file in its way is one it wrote.
+
+    Raises:
+        CorruptCheckpointError: empty, truncated or not a PyTorch checkpoint (torch's zip format).
+        UnsafeCheckpointError: a checkpoint holding an object weights-only loading does not admit.
+    """
+    if not zipfile.is_zipfile(filename):
+        raise CorruptCheckpointError(f'{filename}: not a PyTorch checkpoint')
+    try:
+        return torch.load(filename, map_location='cpu', weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f'{filename}: holds an object that weights-only loading does not admit ({err})'
+        ) from None
+    except Exception as err:  # a zip archive of something else, a damaged record
+        raise CorruptCheckpointError(_not_readable(filename, err)) from None
+
+
+def not_a_run_checkpoint(filename) -> str:
+    """What keeps ``filename`` from being a checkpoint a run wrote (mmengine's ``meta`` and ``state_dict``), as the
+    end of a sentence starting with the file's name: ``''`` for a run's checkpoint, else e.g. ``'is not a PyTorch
+    checkpoint'``. Read with :func:`peek_checkpoint` (nothing in the file runs, its tensors stay on disk)."""
+    try:
+        checkpoint = peek_checkpoint(filename)
+    except (CorruptCheckpointError, UnsafeCheckpointError):
+        return 'is empty (0 bytes)' if osp.getsize(filename) == 0 else 'is not a PyTorch checkpoint'
+    keys = checkpoint.keys() if isinstance(checkpoint, dict) else ()
+    return '' if {'meta', 'state_dict'} <= set(keys) else 'is a PyTorch checkpoint, but none of a run'
+
+
 def _not_readable(filename, err) -> str:
     said = (str(err).splitlines() or [''])[0]
     return (

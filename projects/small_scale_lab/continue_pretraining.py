@@ -139,7 +139,7 @@ def export_import(checkpoint: str, config: str, out_dir: str) -> str:
 
     timm_file, mst_file = osp.join(out_dir, 'source_timm.pth'), osp.join(out_dir, 'source_imported.pth')
     backbone_cfg = Config.fromfile(config).model.backbone.to_dict()
-    _, backbone = read_backbone(checkpoint, timm_file)
+    _, backbone = read_backbone(checkpoint, timm_file, kind='timm')
     write_timm(backbone, backbone_cfg, timm_file, what=checkpoint)
     write_imported_backbone(timm_file, mst_file, backbone_cfg)
     return mst_file

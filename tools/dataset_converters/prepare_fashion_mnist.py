@@ -5,7 +5,8 @@
 Offline, from Debian's ``dataset-fashion-mnist`` package (/usr/share/datasets/fashion-mnist; installed with apt-get
 when this runs as root on Debian / Ubuntu); elsewhere, downloaded with torchvision's downloader from the original
 mirrors (MD5 checked; MMMST_FASHION_MNIST_MIRROR=<folder URL> names another mirror). Both ways fail: one line says
-each.
+each. Files already in the folder are checked (idx header, a size that matches it) and never changed: a damaged
+one is named in one line, and nothing partial is left behind.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import os
 import os.path as osp
 import shutil
 import subprocess
+import sys
 
 from mmmst.datasets.fashion_mnist import DEBIAN_DIR, missing_fashion_mnist, prepare_fashion_mnist
 from mmmst.errors import exit_on_refusal
@@ -38,6 +40,8 @@ def main(argv=None):
         '--debian-dir', default=DEBIAN_DIR, help="the Debian package's folder of .gz files (or a copy of it)"
     )
     args = parser.parse_args(argv)
+    if osp.exists(args.debian_dir) and not osp.isdir(args.debian_dir):  # a missing one: no package, download
+        sys.exit(f'error: --debian-dir {args.debian_dir!r} is a file, not a folder')
     if missing_fashion_mnist(args.data_root) and args.debian_dir == DEBIAN_DIR and not osp.isdir(DEBIAN_DIR):
         install_debian_package()
     with exit_on_refusal():

@@ -19,7 +19,6 @@ one).
 """
 
 import argparse
-import os.path as osp
 import sys
 
 TIMM_VITS = {  # timm model names of MSTViT shapes: (embed dim, depth, heads, patch, image size)
@@ -39,9 +38,14 @@ def main(argv=None):
     parser.add_argument('dst', help='output: a timm VisionTransformer state dict')
     parser.add_argument('--student', action='store_true', help='take the student backbone instead of the teacher')
     parser.add_argument('--config', help="the checkpoint's pretraining config, when the checkpoint has none saved")
+    parser.add_argument(
+        '--force', action='store_true', help='replace an existing output that is not what this tool writes'
+    )
     args = parser.parse_args(argv)
-    if args.config and not osp.isfile(args.config):
-        sys.exit(f'error: config {args.config!r} does not exist')
+    from mmmst.files import unreadable_file
+
+    if args.config and unreadable_file(args.config):
+        sys.exit(f'error: config {args.config!r} {unreadable_file(args.config)}')
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (weights-only loading, the backbones)
@@ -50,7 +54,9 @@ def main(argv=None):
     from mmmst.errors import exit_on_refusal
 
     with exit_on_refusal():
-        checkpoint, backbone = read_backbone(args.src, args.dst, 'student' if args.student else 'teacher')
+        checkpoint, backbone = read_backbone(
+            args.src, args.dst, 'student' if args.student else 'teacher', kind='timm', force=args.force
+        )
     saved = checkpoint.get('meta', {}).get('cfg')
     if args.config:
         cfg = Config.fromfile(args.config)

@@ -19,7 +19,6 @@ The inverse is ``mst_to_timm.py``.
 """
 
 import argparse
-import os.path as osp
 import sys
 
 
@@ -29,9 +28,14 @@ def main(argv=None):
     parser.add_argument('dst', help='output: backbone weights an MST config starts from')
     parser.add_argument('--config', required=True, help='the MST config that will start from them')
     parser.add_argument('--student', action='store_true', help="DINO's full checkpoint: take the student")
+    parser.add_argument(
+        '--force', action='store_true', help='replace an existing output that is not what this tool writes'
+    )
     args = parser.parse_args(argv)
-    if not osp.isfile(args.config):
-        sys.exit(f'error: config {args.config!r} does not exist')
+    from mmmst.files import unreadable_file
+
+    if unreadable_file(args.config):
+        sys.exit(f'error: config {args.config!r} {unreadable_file(args.config)}')
     from mmengine.config import Config
 
     import mmmst  # noqa: F401  (registers the backbones)
@@ -41,7 +45,12 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     with exit_on_refusal():
         state, notes = write_imported_backbone(
-            args.src, args.dst, cfg.model.backbone.to_dict(), 'student' if args.student else 'teacher', args.config
+            args.src,
+            args.dst,
+            cfg.model.backbone.to_dict(),
+            'student' if args.student else 'teacher',
+            args.config,
+            force=args.force,
         )
     print(f'{len(state)} backbone tensors written to {args.dst} ({"; ".join(notes)}); start MST from them with')
     init_cfg = f"dict(type='Pretrained', checkpoint={args.dst!r}, prefix='backbone.')"
