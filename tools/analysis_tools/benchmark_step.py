@@ -5,11 +5,20 @@ r"""Training-step cost of MST against DINO (same network, same views), and of th
         --config configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py  # the demo model, a CPU look
     python tools/analysis_tools/benchmark_step.py --amp                   # on a GPU, mixed precision
 
-Prints seconds per iteration for DINO (no mask, no decoder) and MST (attention-guided mask + decoder), their
-ratio measured in the same run, and the teacher forward with and without the CLS-attention row.
+Prints seconds per iteration for DINO (no mask, no decoder) and MST (attention-guided mask + decoder), the median
+of ``--rounds`` interleaved rounds, their ratio measured in the same run, and the teacher forward with and without
+the CLS-attention row. ``--baseline-ema`` adds both arms with mmpretrain's ``CosineEMA`` as the teacher's update.
 
     python tools/analysis_tools/benchmark_step.py --batch 64 --locals 2 --resumable \
         --config configs/mst/mst_vit-2l128-p4_1xb64-coslr-10e_fashion-mnist.py
+
+    python tools/analysis_tools/benchmark_step.py --count-ops --batch 4 --locals 2
+
+``--count-ops`` counts instead of timing, per arm (DINO mode, mask only, full MST): the aten ops of one training
+step (about one kernel launch each on a GPU), those of the forward passes and losses (``MST.loss``), and the ops that
+make a GPU wait for the device (``.item()``, ``bool(tensor)``, boolean indexing, ``nonzero``, ...), each with the
+line that issued it. AdamW's step counters, which stay on the host in a GPU run, are left out. Counts, unlike
+seconds, are the same on any machine.
 
 ``--resumable`` adds what being resumable at any iteration costs per iteration, against the MST step of the same
 run: the stop-signal check (alone, and as the MAX all-reduce over 2 gloo processes that every iteration does in a
@@ -53,6 +62,11 @@ def main(argv=None):
     parser.add_argument('--amp', action='store_true')
     parser.add_argument('--resumable', action='store_true', help='also measure the cost of being resumable')
     parser.add_argument('--samples-per-rank', type=int, default=1281167 // 8)
+    parser.add_argument('--count-ops', action='store_true', help='count aten ops and host syncs instead of timing')
+    parser.add_argument('--rounds', type=int, default=3, help='interleaved rounds of --iters steps per arm')
+    parser.add_argument(
+        '--baseline-ema', action='store_true', help="also time each arm with mmpretrain's CosineEMA as the teacher"
+    )
     args = parser.parse_args(argv)
 
     from mmengine.config import Config
@@ -82,32 +96,76 @@ def main(argv=None):
         model = MODELS.build(model_cfg).to(device).train()
         return model, build_optim_wrapper(model, wrapper)
 
-    def step_time(model, optim):
-        return timed(lambda: model.train_step(data, optim), args.warmup, args.iters, device)
-
     def teacher_time(backbone, with_row):
         views = torch.cat(inputs[:NUM_GLOBAL_VIEWS])  # what the teacher sees
         with torch.no_grad(), torch.autocast(device.type, enabled=args.amp):
             return timed(lambda: backbone.encode(views, return_cls_attention=with_row), args.warmup, args.iters, device)
 
-    results = {}
-    for arm, overrides in (('DINO', dict(mask_generator=None, decoder=None)), ('MST', {})):
-        model, optim = build(overrides)
-        results[arm] = step_time(model, optim)
+    if args.count_ops:
+        print_op_counts({arm: build(overrides) for arm, overrides in ARMS.items()}, data)
+        return
+    arms = {'DINO': ARMS['DINO mode'], 'MST': ARMS['full MST']}
+    built = {arm: build(overrides) for arm, overrides in arms.items()}
+    if args.baseline_ema:  # the same arms with mmpretrain's CosineEMA as the teacher's update (one sync per weight)
+        from mmpretrain.models.utils import CosineEMA
+
+        for arm in arms:
+            model, optim = build(arms[arm])
+            model.teacher = CosineEMA(model._student(), momentum=model.teacher.momentum, end_momentum=0.0)
+            built[f'{arm} (CosineEMA)'] = model.to(device).train(), optim
+    rounds = {arm: [] for arm in built}
+    for model, optim in built.values():  # warm-up: the optimizer's state, the teacher's first copy
+        for _ in range(args.warmup):
+            model.train_step(data, optim)
+    for _ in range(args.rounds):  # interleaved: a slower moment of a shared machine hits every arm alike
+        for arm, (model, optim) in built.items():
+            rounds[arm].append(timed(lambda m=model, o=optim: m.train_step(data, o), 0, args.iters, device))
+    results = {arm: sorted(times)[len(times) // 2] for arm, times in rounds.items()}
+    for arm, seconds in results.items():
         print(
-            f'{arm:5s} {results[arm]:.3f} s/iter ({args.batch} images, 2 x {size} px + {args.locals} x '
-            f'{local_size} px views, {device.type}{", amp" if args.amp else ""})',
+            f'{arm:17s} {seconds:.3f} s/iter ({args.batch} images, 2 x {size} px + {args.locals} x '
+            f'{local_size} px views, {device.type}{", amp" if args.amp else ""}; median of {args.rounds} rounds)',
             flush=True,
         )
+    model = built['MST'][0]
     plain = teacher_time(model.teacher.module.backbone, with_row=False)
     with_row = teacher_time(model.teacher.module.backbone, with_row=True)
     print(f'MST / DINO step time: {results["MST"] / results["DINO"]:.3f}')
+    if args.baseline_ema:
+        for arm in arms:
+            print(f'{arm} step, TeacherEMA / CosineEMA: {results[arm] / results[f"{arm} (CosineEMA)"]:.3f}')
     print(
         f'teacher forward with / without the CLS-attention row: {with_row / plain:.3f} '
         f'({plain * 1e3:.1f} ms -> {with_row * 1e3:.1f} ms)'
     )
     if args.resumable:
         resumable_cost(results['MST'], args.batch, args.samples_per_rank)
+
+
+#: the arms compared: the same network, with MST's parts switched off
+ARMS = {
+    'DINO mode': dict(mask_generator=None, decoder=None),
+    'mask only': dict(decoder=None),
+    'full MST': {},
+}
+
+
+def print_op_counts(built: dict, data: dict) -> None:
+    """A table of aten ops and host syncs per training step for each arm, then where each sync comes from."""
+    from mmmst.runtime.op_counter import count_train_step
+
+    counts = {arm: count_train_step(model, optim, data) for arm, (model, optim) in built.items()}
+    header = ('aten ops/step', 'forward + loss', 'syncs in forward + loss', 'syncs/step')
+    print(f'{"arm":10s} {header[0]:>14s} {header[1]:>15s} {header[2]:>24s} {header[3]:>11s}')
+    for arm, c in counts.items():
+        forward = c.ops['forward + loss']
+        print(
+            f'{arm:10s} {sum(c.ops.values()):14,d} {forward:15,d} {c.sync_count("forward + loss"):24d} '
+            f'{c.sync_count():11d}'
+        )
+    for arm, c in counts.items():
+        for (phase, op, where), n in sorted(c.syncs.items()):
+            print(f'  {arm}: {n} x {op} in {phase} at {where}')
 
 
 def resumable_cost(step: float, batch: int, samples_per_rank: int) -> None:

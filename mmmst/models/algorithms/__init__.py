@@ -1,3 +1,4 @@
 from .mst import MST
+from .teacher_ema import TeacherEMA
 
-__all__ = ['MST']
+__all__ = ['MST', 'TeacherEMA']

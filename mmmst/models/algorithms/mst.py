@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
 from mmpretrain.structures import DataSample
 from torch import nn
 
@@ -14,14 +13,17 @@ from mmmst.models.backbones.output import MSTBackboneOutput
 from mmmst.registry import MODELS
 from mmmst.runtime.non_finite import check_finite_losses
 
+from .teacher_ema import TeacherEMA
+
 
 @MODELS.register_module()
 class MST(BaseSelfSupervisor):
     """MST = DINO self-distillation + attention-guided masking + global image decoder (paper fig. 1).
 
     The student is ``backbone`` + ``neck``; the teacher is an exponential moving average of both (paper eq. 1)
-    with momentum ``m`` following a cosine from ``teacher_momentum`` to 1 over all iterations (mmpretrain's
-    :class:`CosineEMA`). The teacher runs in eval mode (no drop path), as DINO's teacher is built without it.
+    with momentum ``m`` following a cosine from ``teacher_momentum`` to 1 over all iterations (:class:`TeacherEMA`:
+    mmpretrain's ``CosineEMA`` schedule in a few fused kernels, no host sync). The teacher runs in eval mode (no
+    drop path), as DINO's teacher is built without it.
 
     Args:
         backbone (dict): ``MSTViT`` or ``MSTSwinTransformer``.
@@ -82,8 +84,8 @@ class MST(BaseSelfSupervisor):
                     f'{self.backbone.feat_stride}'
                 )
 
-        # CosineEMA's momentum is the weight of the new value: 1 - m.
-        self.teacher = CosineEMA(self._student(), momentum=1 - teacher_momentum, end_momentum=0.0)
+        # The EMA's momentum (mmpretrain's convention) is the weight of the new value: 1 - m.
+        self.teacher = TeacherEMA(self._student(), momentum=1 - teacher_momentum, end_momentum=0.0)
         self.teacher.train(False)  # from the start, not only once a loop calls train()
 
     def _student(self) -> nn.ModuleDict:

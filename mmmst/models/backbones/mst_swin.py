@@ -9,6 +9,7 @@ from torch import nn
 
 from mmmst.registry import MODELS
 
+from .drop_path import python_drop_rates
 from .mask_token import MaskTokenMixin, check_sizes
 from .output import MSTBackboneOutput
 
@@ -65,6 +66,7 @@ class MSTSwinTransformer(MaskTokenMixin, SwinTransformer):
             raise ValueError(f'MSTSwinTransformer: img_size {img_size} is not divisible by the final stride {stride}')
         self.patch_size = patch_size
         self._init_mask_token(with_mask_token, self.embed_dims)
+        python_drop_rates(self)
         # encode() needs the final-stage norm, which SwinTransformer builds only for stages in out_indices.
         last = len(self.stages) - 1
         if not hasattr(self, f'norm{last}'):

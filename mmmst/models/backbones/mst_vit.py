@@ -9,6 +9,7 @@ from mmpretrain.models.utils import resize_pos_embed
 
 from mmmst.registry import MODELS
 
+from .drop_path import python_drop_rates
 from .mask_token import MaskTokenMixin, check_sizes
 from .output import MSTBackboneOutput
 
@@ -52,6 +53,7 @@ class MSTViT(MaskTokenMixin, VisionTransformer):
         self.patch_size = patch_size
         self.norm_out_indices = norm_out_indices
         self._init_mask_token(with_mask_token, self.embed_dims)
+        python_drop_rates(self)
 
     def init_weights(self):
         super().init_weights()

@@ -128,11 +128,13 @@ def _uniform(lo: float, hi: float, n: int, device, generator) -> torch.Tensor:
 
 
 def _apply(x: torch.Tensor, chosen: torch.Tensor, op, *params: torch.Tensor) -> torch.Tensor:
-    """``op`` on the chosen images only (the others untouched)."""
-    index = chosen.nonzero().squeeze(1)
-    if index.numel():
-        x[index] = op(x[index], *(p[index] for p in params))
-    return x
+    """``op`` on the chosen images only (the others untouched).
+
+    Computed on the whole batch, then selected per image: the same values for the chosen images as computing them
+    alone (every op is per image), and no ``nonzero`` of the draw, which would make a GPU wait for the device
+    ~19 times per view group.
+    """
+    return torch.where(chosen.view(-1, *([1] * (x.dim() - 1))), op(x, *params), x)
 
 
 def color_jitter(
@@ -190,7 +192,8 @@ def dino_photometric(
         x, params = color_jitter(x, drawn['jitter'], jitter_strength, generator)
         drawn.update(params)
     drawn['gray'] = _draw(grayscale_prob, n, device, generator)
-    x = _apply(x, drawn['gray'], grayscale)
+    if grayscale_prob > 0:  # (gray images: never drawn, and not computed either)
+        x = _apply(x, drawn['gray'], grayscale)
     drawn['blur'] = _draw(blur_prob, n, device, generator)
     drawn['sigma'] = _uniform(blur_sigma[0], blur_sigma[1], n, device, generator)
     kernel_size = blur_kernel_size or 2 * math.ceil(3.0 * blur_sigma[1]) + 1
