@@ -821,6 +821,46 @@ def test_no_rank_leaves_before_the_save_even_when_srun_kills_the_step_at_the_fir
     assert (tmp_path / 'slurm.log').read_text().splitlines()[-1] == 'scontrol requeue 42'
 
 
+#: srun as it treats SIGTERM / SIGUSR1 sent to itself: passed on to its task (one, on this machine)
+FORWARDING_SRUN = """#!/usr/bin/env bash
+echo "srun $*" >> "$FAKE_SLURM_LOG"
+while [ "${1#-}" != "$1" ]; do shift; done
+SLURM_PROCID=0 SLURM_NTASKS=1 SLURM_LOCALID=0 SLURM_NODELIST=localhost "$@" &
+task=$!
+trap 'kill -TERM $task' TERM
+trap 'kill -USR1 $task' USR1
+wait $task; code=$?
+while kill -0 $task 2>/dev/null; do wait $task; code=$?; done
+exit $code
+"""
+
+
+def test_a_term_to_the_slurm_scripts_own_shell_reaches_train_py_which_saves_and_exits_75(
+    preemptible, fashion_mnist, free_port, tmp_path
+):
+    """`kill <pid of slurm_train.sh>` (the batch script's shell alone, as `scancel --batch` or a kill by hand
+    signals it) while iteration 3 runs: the script passes SIGTERM on to srun, train.py saves iter_3.pth, and the
+    script exits 75 (without passing it on, the run would go on to its end and the signal be lost)."""
+    work, ready = tmp_path / 'work', tmp_path / 'ready'
+    env = fake_slurm(
+        tmp_path, MASTER_PORT=free_port(), PYTHONPATH=preemptible[1]['PYTHONPATH'], AWAIT_SIGNAL_AT_ITER='3',
+        READY_FILE=str(ready),
+    )  # fmt: skip
+    (tmp_path / 'bin' / 'srun').write_text(FORWARDING_SRUN)
+    options = small_train_options(fashion_mnist, work, epochs=3)
+    script = start_as_a_container_does(['bash', 'tools/slurm_train.sh', 'part', 'mst', preemptible[0]] + options, env)
+    try:
+        wait_for(ready, script)
+        os.kill(script.pid, signal.SIGTERM)
+        output = script.communicate(timeout=300)[0]
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+    assert script.returncode == 75, output[-4000:]
+    assert 'slurm_train.sh: SIGTERM received; passed on to the job step' in output
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
+
+
 def test_slurm_requeues_only_on_a_saved_stop(preemptible, fashion_mnist, tmp_path):
     """A job whose train.py fails for another reason (here a misspelt option) exits with that code, not requeued:
     a requeue would fail the same way, forever."""

@@ -38,15 +38,26 @@ done
 # first one left, so each process also writes 75 into a file (shared by the nodes: in the work dir, or here) once
 # the checkpoint is complete
 run_training() {
-    # a preemption's signal also reaches this shell: wait for train.py's save instead of dying first
-    trap 'echo "slurm_train.sh: signal received; waiting for train.py to save"' TERM USR1
+    # SIGTERM / SIGUSR1 to this shell (a preemption signals it with the job step; `kill <pid>` reaches it alone):
+    # passed on to srun, which passes it to every task, and this shell waits for train.py's save instead of dying
+    # first (a task signalled twice saves once)
+    trap 'echo "slurm_train.sh: SIGTERM received; passed on to the job step, waiting for train.py to save"
+          kill -TERM "$srun_pid" 2>/dev/null' TERM
+    trap 'echo "slurm_train.sh: SIGUSR1 received; passed on to the job step, waiting for train.py to save"
+          kill -USR1 "$srun_pid" 2>/dev/null' USR1
     mkdir -p "${WORK_DIR:-.}"
     MMMST_EXIT_CODE_FILE=$(mktemp "$(cd "${WORK_DIR:-.}" && pwd)/.mmmst-exit.XXXXXX")
     export MMMST_EXIT_CODE_FILE
     PYTHONPATH="$TOOLS/..":${PYTHONPATH:-} \
     srun "$@" --kill-on-bad-exit=1 ${SRUN_ARGS} \
-        "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "${TRAIN_ARGS[@]}"
+        "$PYTHON" -u "$TOOLS/train.py" "${CONFIG}" --launcher="slurm" "${TRAIN_ARGS[@]}" &
+    srun_pid=$!
+    wait "$srun_pid"
     status=$?
+    while kill -0 "$srun_pid" 2>/dev/null; do  # a trapped signal ends `wait` early: wait for srun itself
+        wait "$srun_pid"
+        status=$?
+    done
     if [ "$status" != 0 ] && grep -qx "$PREEMPTED" "$MMMST_EXIT_CODE_FILE"; then
         status=$PREEMPTED
     fi
