@@ -83,10 +83,27 @@ def test_mask_token_receives_gradient_only_when_used():
 
 
 def test_local_crops_use_interpolated_position_embedding():
+    """A 16-px local crop of a 32-px model: its 2 x 2 patches get the 4 x 4 position embedding resized bicubically
+    (DINO's interpolate_pos_encoding), the CLS token its own, computed here by hand."""
     model = tiny_vit()
-    out = model.encode(torch.randn(2, 3, 16, 16), return_cls_attention=True)
-    assert out.patch_map.shape == (2, 32, 2, 2)
-    assert out.cls_attention.shape == (2, 4)
+    with torch.no_grad():
+        model.pos_embed.normal_()  # a position embedding that tells positions apart
+        x = torch.randn(2, 3, 16, 16)
+        tokens, resolution = model._embed(x, None)
+        patches = model.patch_embed(x)[0]  # (2, 4, 32)
+        grid = model.pos_embed[:, 1:].reshape(1, 4, 4, 32).permute(0, 3, 1, 2)
+        resized = torch.nn.functional.interpolate(grid, size=(2, 2), mode='bicubic', align_corners=False)
+        expected = torch.cat(
+            [
+                (model.cls_token + model.pos_embed[:, :1]).expand(2, -1, -1),
+                patches + resized.flatten(2).transpose(1, 2),
+            ],
+            dim=1,
+        )
+    assert resolution == (2, 2)
+    torch.testing.assert_close(tokens, expected)
+    out = model.encode(x, return_cls_attention=True)
+    assert out.patch_map.shape == (2, 32, 2, 2) and out.cls_attention.shape == (2, 4)
 
 
 def test_wrong_mask_shape_is_a_clear_error():

@@ -1,12 +1,11 @@
 """Taking the backbone out: ``tools/model_converters/mst_to_timm.py`` gives timm models whose features equal the
 MST teacher's on the same images."""
 
-import pytest
+import timm
 import torch
 
 from tests.helpers import PY, SMALL_CFG, last_line, run, run_main
 
-timm = pytest.importorskip('timm')
 DEIT_S_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
 SWIN_T_CFG = 'configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py'
 

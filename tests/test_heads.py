@@ -81,14 +81,33 @@ def test_center_update_matches_eq():
     torch.testing.assert_close(head.center, expected)
 
 
+def dino_loss_by_hand(student, teacher, center, teacher_temp, student_temp=0.1):
+    """DINO's eq. (main_dino.py DINOLoss.forward): mean over the pairs (i, v != i) of -sum P_t,i log P_s,v."""
+    total, pairs = 0.0, 0
+    for i, t in enumerate(teacher):
+        p_t = torch.softmax((t - center) / teacher_temp, dim=-1)
+        for v, s in enumerate(student):
+            if v != i:
+                total += (-p_t * torch.log_softmax(s / student_temp, dim=-1)).sum(-1).mean()
+                pairs += 1
+    return total / pairs
+
+
 def test_center_is_updated_after_the_loss_uses_the_old_one():
-    head = DINOHead(out_channels=3)
-    teacher = [torch.randn(2, 3) * 5, torch.randn(2, 3) * 5]
-    student = [torch.randn(2, 3), torch.randn(2, 3)]
-    first = head.loss(student, teacher)['loss_dino'].item()
-    fresh = DINOHead(out_channels=3)
-    assert fresh.loss(student, teacher)['loss_dino'].item() == pytest.approx(first)  # same centre (0) used
-    assert head.center.abs().sum() > 0
+    """Two batches: the second loss uses the centre the first batch left (c1 = 0.9 c0 + 0.1 mean(t)), and each loss
+    equals DINO's equation under the centre from *before* its own batch, not after."""
+    head = DINOHead(out_channels=3, warmup_teacher_temp_epochs=0)
+    center = torch.tensor([[0.3, -0.2, 0.0]])  # c0, not uniform (a uniform centre cancels in the softmax)
+    head.center.copy_(center)
+    batches = [([torch.randn(2, 3), torch.randn(2, 3)], [torch.randn(2, 3) + 2 * k, torch.randn(2, 3)]) for k in (0, 1)]
+    for student, teacher in batches:
+        loss = head.loss(student, teacher)['loss_dino']
+        before = dino_loss_by_hand(student, teacher, center, head.teacher_temp)
+        center = 0.9 * center + 0.1 * torch.cat(teacher).mean(0, keepdim=True)
+        after = dino_loss_by_hand(student, teacher, center, head.teacher_temp)
+        torch.testing.assert_close(loss, before)
+        assert not torch.allclose(loss, after)  # the order is visible in these numbers
+        torch.testing.assert_close(head.center, center)
 
 
 @pytest.mark.parametrize('warmup_epochs', [1, 2, 30])

@@ -76,11 +76,11 @@ def test_resume_and_start_over_together_are_refused(fashion_mnist, one_epoch_run
 @pytest.fixture
 def timm_vit(tmp_path):
     """A timm state dict of the demo config's backbone shape (what timm_to_mst.py reads)."""
+    import timm
     from mmengine.config import Config
 
     from mmmst.apis.timm_format import timm_vit_kwargs
 
-    timm = pytest.importorskip('timm')
     model = timm.models.VisionTransformer(**timm_vit_kwargs(Config.fromfile(DEMO_CFG).model.backbone))
     torch.save(model.state_dict(), tmp_path / 'timm.pth')
     return tmp_path / 'timm.pth'

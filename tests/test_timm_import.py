@@ -5,12 +5,12 @@ import argparse
 import os
 
 import pytest
+import timm
 import torch
 from mmengine.config import Config
 
 from tests.helpers import DEMO_CFG, PY, last_line, run, run_main
 
-timm = pytest.importorskip('timm')
 DEIT_S_CFG = 'configs/mst/mst_deit-small-p16_8xb128-amp-coslr-100e_in1k.py'
 SWIN_T_CFG = 'configs/mst/mst_swin-tiny_8xb128-amp-coslr-100e_in1k.py'
 TOOL = 'tools/model_converters/timm_to_mst.py'
@@ -102,6 +102,11 @@ def test_deits_release_loads_and_a_distilled_deit_is_refused(tmp_path):
     torch.save(dict(model=state), tmp_path / 'deit.pth')
     result = run_main(TOOL, tmp_path / 'deit.pth', tmp_path / 'out.pth', '--config', DEMO_CFG)
     assert result.returncode == 0 and 'read a DeiT / Swin release ("model")' in result.stdout
+    mst = start_mst_from(DEMO_CFG, tmp_path / 'out.pth', result.stdout, tmp_path)  # the weights, read back
+    images = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.forward_head(model.forward_features(images), pre_logits=True)
+        torch.testing.assert_close(mst.teacher.module.backbone(images)[-1], expected, rtol=1e-5, atol=1e-5)
     state['dist_token'] = torch.zeros(1, 1, 128)
     torch.save(dict(model=state), tmp_path / 'deit_distilled.pth')
     result = run_main(TOOL, tmp_path / 'deit_distilled.pth', tmp_path / 'out2.pth', '--config', DEMO_CFG)
