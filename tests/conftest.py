@@ -1,6 +1,7 @@
 """Shared fixtures; everything runs on the CPU. Shared helpers (paths, the command runner) are in helpers.py."""
 
 import logging
+import os
 import socket
 
 import pytest
@@ -20,6 +21,29 @@ def pytest_collection_modifyitems(config, items):
     started first it runs beside the others instead of being the tail of `make test` (pytest-xdist's worksteal
     scheduler then balances the rest over the processes)."""
     items.sort(key=lambda item: 'test_setup_tiers' not in item.nodeid)  # stable: otherwise the collection order
+
+
+#: tests skipped in this session, with their reasons (every process's reports reach the controlling one)
+SKIPPED = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        SKIPPED.append(f'{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""}')
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI (``CI=true``, as ``.ci/run`` sets it) a skipped test fails the run: CI can run every test, and a
+    skip there hides a promise nobody checked. The skips and their reasons are listed either way."""
+    if not SKIPPED or hasattr(session.config, 'workerinput'):  # a pytest-xdist worker: its controller decides
+        return
+    reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+    reporter.ensure_newline()
+    for line in SKIPPED:
+        reporter.write_line(f'skipped: {line}')
+    if os.environ.get('CI') == 'true' and session.exitstatus == 0:
+        reporter.write_line(f'CI: {len(SKIPPED)} test(s) skipped; CI runs every test, so this run fails', red=True)
+        session.exitstatus = 1
 
 
 @pytest.fixture(autouse=True)

@@ -93,6 +93,9 @@ def test_nothing_is_read_before_begin_iters():
     [
         (dict(interval=0), 'interval must be an int >= 1, got 0'),
         (dict(uniform_margin=1.5), 'uniform_margin must be in (0, 1), got 1.5'),
+        (dict(patience=0), 'patience must be an int >= 1, got 0'),
+        (dict(patience=2.5), 'patience must be an int >= 1, got 2.5'),
+        (dict(begin_iters=-1), 'begin_iters must be an int >= 0, got -1'),
     ],
 )
 def test_bad_settings_are_refused_by_name(kwargs, message):

@@ -222,3 +222,57 @@ def test_a_file_that_is_no_checkpoint_is_refused_in_one_line(tmp_path):
         result = run_main(TOOL, tmp_path / name, tmp_path / 'out.pth', '--config', DEMO_CFG)
         assert result.returncode == 1 and last_line(result).startswith(f'error: {tmp_path / name}: not a readable')
         assert not (tmp_path / 'out.pth').exists()
+
+
+@pytest.mark.parametrize(
+    'extra, why',
+    [
+        ({'reg_token': torch.zeros(1, 4, 128)}, 'a ViT with register tokens: MSTViT has none'),
+        (
+            {'fc_norm.weight': torch.ones(128), 'fc_norm.bias': torch.zeros(128)},
+            'an average-pooled ViT (fc_norm): MSTViT reads its CLS token after a final norm',
+        ),
+    ],
+    ids=['reg_token', 'fc_norm'],
+)
+def test_a_vit_with_register_tokens_or_average_pooling_is_refused(extra, why, tmp_path):
+    torch.save(dict(demo_sized_timm_vit().state_dict(), **extra), tmp_path / 'vit.pth')
+    result = run_main(TOOL, tmp_path / 'vit.pth', tmp_path / 'out.pth', '--config', DEMO_CFG)
+    assert last_line(result) == f'error: {tmp_path / "vit.pth"} holds {why}'
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_safetensors_file_of_timm_loads_with_its_features(tmp_path):
+    """timm's hub releases are model.safetensors files: read without pickle, the same features."""
+    from safetensors.torch import save_file
+
+    source = demo_sized_timm_vit()
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / 'model.safetensors')
+    out = tmp_path / 'out.pth'
+    result = run_main(TOOL, tmp_path / 'model.safetensors', out, '--config', DEMO_CFG)
+    assert result.returncode == 0, result.stderr
+    mst = start_mst_from(DEMO_CFG, out, result.stdout, tmp_path)
+    images = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = source.forward_head(source.forward_features(images), pre_logits=True)
+        torch.testing.assert_close(mst.teacher.module.backbone(images)[-1], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_an_mst_checkpoint_or_the_output_as_its_own_input_is_refused(one_epoch_run, tmp_path):
+    """An MST pretraining checkpoint is not a public backbone (mst_to_timm.py exports it); the source is never the
+    output."""
+    checkpoint = one_epoch_run / 'epoch_1.pth'
+    result = run_main(TOOL, checkpoint, tmp_path / 'out.pth', '--config', DEMO_CFG)
+    assert last_line(result) == (
+        f'error: {checkpoint} is an MST checkpoint: continue it with load_from (or --resume), or export it with '
+        'mst_to_timm.py first'
+    )
+    assert not (tmp_path / 'out.pth').exists()
+    torch.save(demo_sized_timm_vit().state_dict(), tmp_path / 'vit.pth')
+    before = (tmp_path / 'vit.pth').read_bytes()
+    result = run_main(TOOL, tmp_path / 'vit.pth', tmp_path / 'vit.pth', '--config', DEMO_CFG)
+    assert (
+        last_line(result)
+        == f"error: the output '{tmp_path / 'vit.pth'}' is the input checkpoint; give another file name"
+    )
+    assert (tmp_path / 'vit.pth').read_bytes() == before

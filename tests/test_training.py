@@ -5,6 +5,7 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import uuid
 from types import SimpleNamespace
 
@@ -309,3 +310,18 @@ def test_the_knn_monitor_at_start_measures_the_network_before_its_first_iteratio
     curve = runner.message_hub.get_scalar('train/knn_top1').data[0].tolist()
     assert len(curve) == 1 + cfg.train_cfg.max_epochs
     assert curve[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(k=0), 'KNNMonitorHook: k must be >= 1, got 0'),
+        (dict(interval=0), 'KNNMonitorHook: interval must be >= 1, got 0'),
+        (dict(temperature=0), 'KNNMonitorHook: temperature must be > 0, got 0'),
+    ],
+)
+def test_knn_monitor_settings_are_refused_by_name(kwargs, message):
+    from mmmst.engine.hooks import KNNMonitorHook
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        KNNMonitorHook(bank_dataloader={}, query_dataloader={}, num_classes=2, **kwargs)
