@@ -706,6 +706,18 @@ def wait_for(path, process, timeout=300):
         time.sleep(0.1)
 
 
+def signal_when_ready(process, ready, send) -> str:
+    """Once the run has written ``ready`` (``AwaitSignalAtIter``), ``send()`` the signal(s) from outside; the run's
+    output. A process group that outlives the wait is killed."""
+    try:
+        wait_for(ready, process)
+        send()
+        return process.communicate(timeout=300)[0]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize(
     'target, signame, setup',
     [
@@ -733,19 +745,17 @@ def test_a_signal_from_outside_stops_both_ranks_after_its_iteration_exits_75_and
         port=free_port(),
     )  # fmt: skip
     launcher = start_as_a_container_does(command, env)
-    try:
-        wait_for(ready, launcher)
-        signum = getattr(signal, signame)
+    signum = getattr(signal, signame)
+
+    def send():
         if target == 'launcher':
             os.kill(launcher.pid, signum)
         elif target == 'torchrun':
             os.kill(torchrun_of(launcher.pid), signum)
         else:
             os.killpg(launcher.pid, signum)
-        output = launcher.communicate(timeout=300)[0]
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
+
+    output = signal_when_ready(launcher, ready, send)
     assert launcher.returncode == 75, output[-4000:]
     assert f'{signame}: stopped after iteration 3 (epoch 2, batch 1 of 2) and saved {work / "iter_3.pth"}' in output
     assert 'DataLoader worker' not in output
@@ -849,13 +859,7 @@ def test_a_term_to_the_slurm_scripts_own_shell_reaches_train_py_which_saves_and_
     (tmp_path / 'bin' / 'srun').write_text(FORWARDING_SRUN)
     options = small_train_options(fashion_mnist, work, epochs=3)
     script = start_as_a_container_does(['bash', 'tools/slurm_train.sh', 'part', 'mst', preemptible[0]] + options, env)
-    try:
-        wait_for(ready, script)
-        os.kill(script.pid, signal.SIGTERM)
-        output = script.communicate(timeout=300)[0]
-    finally:
-        if script.poll() is None:
-            os.killpg(script.pid, signal.SIGKILL)
+    output = signal_when_ready(script, ready, lambda: os.kill(script.pid, signal.SIGTERM))
     assert script.returncode == 75, output[-4000:]
     assert 'slurm_train.sh: SIGTERM received; passed on to the job step' in output
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
@@ -939,15 +943,13 @@ def test_a_second_signal_during_the_save_changes_nothing(preemptible, fashion_mn
         env=dict(AWAIT_SIGNAL_AT_ITER='3', READY_FILE=str(ready), SLOW_SAVE='3'), port=free_port(),
     )  # fmt: skip
     launcher = start_as_a_container_does(command, env)
-    try:
-        wait_for(ready, launcher)
+
+    def send_twice():
         os.killpg(launcher.pid, signal.SIGTERM)
         time.sleep(0.05)
         os.killpg(launcher.pid, signal.SIGTERM)
-        output = launcher.communicate(timeout=300)[0]
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
+
+    output = signal_when_ready(launcher, ready, send_twice)
     assert launcher.returncode == 75, output[-4000:]
     assert open(work / 'last_checkpoint').read() == str(work / 'iter_3.pth')
     assert torch.load(work / 'iter_3.pth', weights_only=False)['meta']['iter'] == 3
