@@ -197,3 +197,19 @@ def test_the_preparers_own_mistakes_are_one_line_and_leave_nothing_partial(fashi
     result = run_main(PREPARER, tmp_path / 'data', '--debian-dir', package)
     assert 'un-gzips to a file that is truncated: 20 bytes' in last_line(result)
     assert not [n for n in os.listdir(tmp_path / 'data') if n.endswith('.partial')]
+
+
+@pytest.mark.slow
+def test_start_over_on_two_processes_deletes_once_and_trains(fashion_mnist, one_epoch_run, free_port, tmp_path):
+    """tools/dist_train.sh on 2 gloo processes with --start-over: the run starts (every process checks the folder,
+    rank 0 deletes while rank 1 may be reading it), the deletion is named once, and the new run writes its own
+    epoch_1.pth. (Whether rank 1 reads a file just as rank 0 deletes it is timing; the code skips such a file.)"""
+    work = copy_run(one_epoch_run, tmp_path / 'work')
+    before = (work / 'epoch_1.pth').read_bytes()
+    options = small_train_options(fashion_mnist, work) + ['randomness.seed=7']
+    result = run(
+        ['bash', 'tools/dist_train.sh', SMALL_CFG, '2', '--start-over'] + options, extra_env=dict(PORT=free_port())
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert (result.stdout + result.stderr).count("--start-over: deleted the earlier run's epoch_1.pth") == 1
+    assert (work / 'epoch_1.pth').read_bytes() != before

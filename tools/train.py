@@ -146,8 +146,11 @@ def earlier_run(cfg) -> Tuple[List[str], List[Tuple[str, str]]]:
             path = osp.join(folder, name)
             if not (name == 'last_checkpoint' or RUN_CHECKPOINT.fullmatch(name)) or not osp.isfile(path):
                 continue
-            found = written_by_a_run(path, name)
-            if not osp.lexists(path):  # another process of this run's --start-over deleted it meanwhile
+            try:
+                found = written_by_a_run(path, name)
+            except FileNotFoundError:  # rank 0 of this run's --start-over deleted it meanwhile
+                continue
+            if not osp.lexists(path):  # ... or just after it was read
                 continue
             if found:
                 in_the_way.append((path, found))
