@@ -239,7 +239,6 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
     data = ['--cfg-options', f'knn_query_dataloader.dataset.data_root={fashion_mnist}']
     init = run([PY, tool, SMALL_CFG, '--random-init', '--num', '4', '--out', str(tmp_path / 'init.png'), *data])
     assert init.returncode == 0, init.stderr[-3000:]
-    assert osp.getsize(tmp_path / 'init.png') > 0
 
     from mmpretrain.registry import MODELS
 
@@ -249,7 +248,16 @@ def test_visualize_attention_from_checkpoint_and_random_init(fashion_mnist, tmp_
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'mst.pth')
     trained = run([PY, tool, SMALL_CFG, str(tmp_path / 'mst.pth'), '--out', str(tmp_path / 'mst.png'), *data])
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert osp.getsize(tmp_path / 'mst.png') > 0
+    torch.manual_seed(1)  # other weights, the same picture's layout
+    torch.save(dict(state_dict=MODELS.build(Config.fromfile(SMALL_CFG).model).state_dict()), tmp_path / 'other.pth')
+    other = run([PY, tool, SMALL_CFG, str(tmp_path / 'other.pth'), '--out', str(tmp_path / 'other.png'), *data])
+    assert other.returncode == 0, other.stderr[-3000:]
+    import mmcv
+
+    pictures = {name: mmcv.imread(str(tmp_path / f'{name}.png')) for name in ('init', 'mst', 'other')}
+    assert all(p is not None and p.std() > 10 for p in pictures.values())  # decodable and drawn, not blank
+    assert pictures['mst'].shape == pictures['other'].shape
+    assert not np.array_equal(pictures['mst'], pictures['other'])  # each checkpoint's own attention is drawn
 
     missing = run_main(tool, SMALL_CFG, tmp_path / 'nope.pth', '--out', tmp_path / 'x.png')
     assert missing.returncode != 0 and 'nope.pth' in missing.stderr and 'does not exist' in missing.stderr
