@@ -148,7 +148,7 @@ def earlier_run(cfg) -> Tuple[List[str], List[Tuple[str, str]]]:
                 continue
             try:
                 found = written_by_a_run(path, name)
-            except FileNotFoundError:  # rank 0 of this run's --start-over deleted it meanwhile
+            except OSError:  # gone: rank 0 of this run's --start-over deleted it meanwhile
                 continue
             if not osp.lexists(path):  # ... or just after it was read
                 continue

@@ -34,6 +34,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
 from mmmst.errors import MSTError
+from mmmst.files import unreadable_file
 
 
 class UnsafeCheckpointError(MSTError, pickle.UnpicklingError):
@@ -139,7 +140,7 @@ def not_a_run_checkpoint(filename) -> str:
     try:
         checkpoint = peek_checkpoint(filename)
     except (CorruptCheckpointError, UnsafeCheckpointError):
-        return 'is empty (0 bytes)' if osp.getsize(filename) == 0 else 'is not a PyTorch checkpoint'
+        return unreadable_file(filename) or 'is not a PyTorch checkpoint'
     keys = checkpoint.keys() if isinstance(checkpoint, dict) else ()
     return '' if {'meta', 'state_dict'} <= set(keys) else 'is a PyTorch checkpoint, but none of a run'
 
