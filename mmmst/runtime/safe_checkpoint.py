@@ -103,9 +103,8 @@ def load_from_local(filename, map_location=None):
             raise CorruptCheckpointError(_not_readable(filename, err)) from None
         raise UnsafeCheckpointError(
             f'refusing to load checkpoint {filename!r}: it holds an object that weights-only loading '
-            f'does not admit, and nothing in it was run. If you wrote this file yourself and trust it, '
-            f'convert it once with torch.load(..., weights_only=False) and save its tensors. '
-            f'torch said: {err}'
+            f'does not admit, and nothing in it was run; use a checkpoint written by mmmst or a plain state dict '
+            f'of tensors. torch said: {err}'
         ) from None
     except Exception as err:
         if complete and 'PytorchStreamReader' not in str(err):
